@@ -1,0 +1,62 @@
+"""Errors a user can act on, shared by the service, the worker and the CLI.
+
+One root class; each subclass is one kind of failure and carries the fields a person needs
+to fix it. Third-party errors are translated into these at the boundary that meets them.
+"""
+
+from __future__ import annotations
+
+
+class AdamantError(Exception):
+    """Root of every error this project raises on purpose."""
+
+    kind: str = "error"
+
+    def to_dict(self) -> dict[str, object]:
+        return {"type": self.kind, "message": str(self)}
+
+
+class SpecError(AdamantError):
+    """A job spec that is well-formed JSON but cannot be trained as written."""
+
+    kind = "spec_error"
+
+    def __init__(self, message: str, *, path: str = "") -> None:
+        super().__init__(f"{path}: {message}" if path else message)
+        self.path = path
+        self.reason = message
+
+    def to_dict(self) -> dict[str, object]:
+        return {"type": self.kind, "message": str(self), "path": self.path}
+
+
+class DatasetError(AdamantError):
+    """A dataset that cannot be read or does not fit the spec; names the column and row."""
+
+    kind = "dataset_error"
+
+    def __init__(self, message: str, *, column: str | None = None, row: int | None = None) -> None:
+        where = []
+        if column is not None:
+            where.append(f"column {column!r}")
+        if row is not None:
+            where.append(f"row {row}")
+        super().__init__(f"{message} ({', '.join(where)})" if where else message)
+        self.column = column
+        self.row = row
+        self.reason = message
+
+    def to_dict(self) -> dict[str, object]:
+        return {"type": self.kind, "message": str(self), "column": self.column, "row": self.row}
+
+
+class TrainingError(AdamantError):
+    """Training could not go on for a reason in the user's hands (NaN loss, diverged)."""
+
+    kind = "training_error"
+
+
+class CheckpointError(AdamantError):
+    """A checkpoint is missing, torn, or fails its sha256."""
+
+    kind = "checkpoint_error"

@@ -1,0 +1,264 @@
+"""The job spec: what a user asks the service to train. Torch-free; shared by all processes.
+
+Every model here forbids unknown fields, so a typo is a 422 naming the field rather than a
+silently ignored setting. Cross-field rules (model fits task, early stopping needs a monitor)
+live in validators that raise with the offending field's path.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+Task = Literal[
+    "binary_classification",
+    "multiclass_classification",
+    "regression",
+    "recommendation",
+    "segmentation",
+]
+CLASSIFICATION_TASKS = ("binary_classification", "multiclass_classification")
+TABULAR_TASKS = ("binary_classification", "multiclass_classification", "regression")
+
+# The metric a task is judged by when the spec does not name one, and which way is better.
+DEFAULT_MONITOR: dict[str, tuple[str, Literal["min", "max"]]] = {
+    "binary_classification": ("val_auc", "max"),
+    "multiclass_classification": ("val_accuracy", "max"),
+    "regression": ("val_rmse", "min"),
+    "recommendation": ("val_rmse", "min"),
+    "segmentation": ("val_loss", "min"),
+}
+
+
+def raise_field_errors(title: str, problems: list[tuple[tuple[str, ...], str, object]]) -> None:
+    """Raise one ValidationError whose entries carry each problem's field path (for the 422)."""
+    if not problems:
+        return
+    details = [
+        InitErrorDetails(type=PydanticCustomError("invalid_combination", message), loc=loc, input=value)
+        for loc, message, value in problems
+    ]
+    raise ValidationError.from_exception_data(title, details)
+
+
+class SpecModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ValidationSplit(SpecModel):
+    fraction: float = Field(0.2, gt=0.0, lt=1.0, description="Share of rows held out.")
+    seed: int = Field(0, ge=0, description="Seed of the split; the same seed gives the same rows.")
+    stratify: bool = Field(True, description="Keep class shares equal in both parts (classification).")
+    column: str | None = Field(
+        None,
+        description=(
+            "Your own split instead of a random one: rows where this column is true / 1 / yes / "
+            "validation / test are held out (fraction and seed are then unused)."
+        ),
+    )
+
+
+class DatasetSpec(SpecModel):
+    ref: str = Field(
+        ...,
+        min_length=1,
+        max_length=2048,
+        description=(
+            "builtin:<name> (see GET /v1/datasets/builtin), dataset:<id> (an upload), "
+            "file:<path> under an allowed root, or an object-store URI."
+        ),
+        examples=["builtin:bank-marketing"],
+    )
+    target: str | None = Field(None, description="Column to predict (not used for segmentation).")
+    features: list[str] | None = Field(None, description="Columns to use; default: all but target, drop and id.")
+    drop: list[str] = Field(default_factory=list, description="Columns to leave out.")
+    id_column: str | None = Field(None, description="Customer id carried through to predictions.")
+    user_column: str | None = Field(None, description="Recommendation: the user id column.")
+    item_column: str | None = Field(None, description="Recommendation: the item id column.")
+    validation: ValidationSplit = Field(default_factory=ValidationSplit)
+    format: Literal["auto", "csv", "whitespace", "parquet"] = "auto"
+    delimiter: str | None = Field(None, min_length=1, max_length=1, description="CSV delimiter; sniffed when absent.")
+
+
+class LogisticModel(SpecModel):
+    type: Literal["logistic"] = "logistic"
+
+
+Activation = Literal["relu", "gelu", "tanh", "silu", "leaky_relu"]
+
+
+class MLPModel(SpecModel):
+    type: Literal["mlp"] = "mlp"
+    hidden: list[Annotated[int, Field(ge=1, le=4096)]] = Field(default_factory=lambda: [64, 32], max_length=8)
+    activation: Activation = "relu"
+    dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    batch_norm: bool = False
+
+
+class MatrixFactorizationModel(SpecModel):
+    type: Literal["matrix_factorization"] = "matrix_factorization"
+    embedding_dim: int = Field(32, ge=1, le=1024)
+    biases: bool = True
+    ncf_hidden: list[Annotated[int, Field(ge=1, le=4096)]] = Field(
+        default_factory=list, max_length=6, description="Layers of a neural-CF head; empty = dot product."
+    )
+    dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    regularization: float = Field(
+        0.0,
+        ge=0.0,
+        le=100.0,
+        description=(
+            "Classic MF L2 penalty on the embedding rows and biases each batch touches, added to "
+            "the loss; unlike weight decay it leaves untouched rows alone and works with sparse gradients."
+        ),
+    )
+    sparse: bool = Field(True, description="Sparse embedding gradients, updated by the lazy Adam form.")
+
+
+class AutoencoderModel(SpecModel):
+    type: Literal["autoencoder"] = "autoencoder"
+    hidden: list[Annotated[int, Field(ge=1, le=4096)]] = Field(default_factory=lambda: [16], max_length=6)
+    latent_dim: int = Field(2, ge=1, le=256)
+    segments: int = Field(5, ge=2, le=100, description="Number of customer segments (k of k-means on the latent space).")
+    activation: Activation = "relu"
+
+
+ModelSpec = Annotated[
+    LogisticModel | MLPModel | MatrixFactorizationModel | AutoencoderModel,
+    Field(discriminator="type"),
+]
+MODELS_FOR_TASK: dict[str, tuple[str, ...]] = {
+    "binary_classification": ("logistic", "mlp"),
+    "multiclass_classification": ("logistic", "mlp"),
+    "regression": ("logistic", "mlp"),
+    "recommendation": ("matrix_factorization",),
+    "segmentation": ("autoencoder",),
+}
+
+OptimizerName = Literal["adam", "adamw", "amsgrad", "sgd", "rmsprop", "adagrad", "adadelta"]
+ADAM_FAMILY = ("adam", "adamw", "amsgrad")
+
+
+class OptimizerSpec(SpecModel):
+    name: OptimizerName = Field("adam", description="adamw = adam with decoupled decay; amsgrad = adam with amsgrad.")
+    lr: float = Field(1e-3, gt=0.0, le=10.0)
+    beta1: float = Field(0.9, ge=0.0, lt=1.0)
+    beta2: float = Field(0.999, ge=0.0, lt=1.0)
+    eps: float = Field(1e-8, gt=0.0, le=1.0)
+    weight_decay: float = Field(0.0, ge=0.0, le=10.0)
+    decoupled_weight_decay: bool = Field(False, description="AdamW: decay θ by lr·λ outside the gradient.")
+    amsgrad: bool = False
+    decay_all_params: bool = Field(False, description="Also decay biases, norm layers and embeddings.")
+    implementation: Literal["auto", "reference", "multi_tensor", "fused"] = "auto"
+    momentum: float = Field(0.9, ge=0.0, lt=1.0, description="SGD momentum; RMSprop momentum is 0.")
+    nesterov: bool = False
+    alpha: float = Field(0.99, ge=0.0, lt=1.0, description="RMSprop smoothing constant.")
+    rho: float = Field(0.9, ge=0.0, lt=1.0, description="Adadelta decay.")
+
+    @property
+    def is_adam(self) -> bool:
+        return self.name in ADAM_FAMILY
+
+    @property
+    def effective_decoupled(self) -> bool:
+        return self.decoupled_weight_decay or self.name == "adamw"
+
+    @property
+    def effective_amsgrad(self) -> bool:
+        return self.amsgrad or self.name == "amsgrad"
+
+
+ScheduleType = Literal["constant", "step", "exponential", "inverse_time", "cosine", "cyclic", "one_cycle"]
+
+
+class ScheduleSpec(SpecModel):
+    """A learning-rate multiplier over time, measured in (fractional) epochs."""
+
+    type: ScheduleType = "constant"
+    warmup_epochs: float = Field(0.0, ge=0.0, le=1000.0, description="Linear warm-up from 0.")
+    gamma: float = Field(0.1, gt=0.0, le=1.0, description="step: factor per step_epochs; exponential: factor per epoch.")
+    step_epochs: float = Field(10.0, gt=0.0, description="step: epochs between decays.")
+    decay_rate: float = Field(1.0, gt=0.0, description="inverse_time: lr / (1 + decay_rate·epoch).")
+    min_lr_ratio: float = Field(0.0, ge=0.0, le=1.0, description="cosine/cyclic: floor as a share of lr.")
+    cycle_epochs: float = Field(2.0, gt=0.0, description="cyclic: length of one triangle.")
+    pct_start: float = Field(0.3, gt=0.0, lt=1.0, description="one_cycle: share of training spent rising.")
+    div_factor: float = Field(25.0, ge=1.0, description="one_cycle: starting lr = lr / div_factor.")
+    final_div_factor: float = Field(1e4, ge=1.0, description="one_cycle: final lr = start / final_div_factor.")
+
+
+class EarlyStoppingSpec(SpecModel):
+    patience: int = Field(5, ge=1, le=10_000, description="Evaluations without improvement before stopping.")
+    min_delta: float = Field(0.0, ge=0.0)
+
+
+class TrainingSpec(SpecModel):
+    epochs: int = Field(10, ge=1, le=10_000)
+    batch_size: int = Field(256, ge=1, le=1_000_000)
+    seed: int = Field(0, ge=0, le=2**31 - 1)
+    monitor: str | None = Field(None, description="Metric for best checkpoint and early stopping; default per task.")
+    monitor_mode: Literal["min", "max"] | None = None
+    early_stopping: EarlyStoppingSpec | None = None
+    grad_clip_norm: float | None = Field(None, gt=0.0)
+    time_limit_s: float | None = Field(None, gt=0.0, le=7 * 24 * 3600)
+    eval_every_epochs: int = Field(1, ge=1, le=10_000)
+    log_every_steps: int = Field(10, ge=1, le=1_000_000, description="Steps between training-metric points.")
+
+
+class CheckpointSpec(SpecModel):
+    every_epochs: int = Field(1, ge=1, le=10_000)
+    keep_last: int = Field(3, ge=1, le=100)
+    keep_best: bool = True
+
+
+class ResourceSpec(SpecModel):
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    priority: int = Field(5, ge=0, le=9, description="0 lowest, 9 highest.")
+
+
+class JobSpec(SpecModel):
+    name: str | None = Field(None, max_length=200)
+    task: Task
+    dataset: DatasetSpec
+    model: ModelSpec
+    optimizer: OptimizerSpec = Field(default_factory=OptimizerSpec)
+    schedule: ScheduleSpec = Field(default_factory=ScheduleSpec)
+    training: TrainingSpec = Field(default_factory=TrainingSpec)
+    checkpointing: CheckpointSpec = Field(default_factory=CheckpointSpec)
+    resources: ResourceSpec = Field(default_factory=ResourceSpec)
+    init_from: str | None = Field(None, max_length=200, description="A job id whose best checkpoint warm-starts this one.")
+    max_restarts: int = Field(3, ge=0, le=20, description="Infrastructure failures retried before the job fails.")
+
+    @model_validator(mode="after")
+    def _parts_fit_together(self) -> JobSpec:
+        problems: list[tuple[tuple[str, ...], str, object]] = []
+        allowed = MODELS_FOR_TASK[self.task]
+        if self.model.type not in allowed:
+            problems.append(
+                (("model", "type"), f"cannot train task {self.task!r}; use one of {list(allowed)}", self.model.type)
+            )
+        if self.task == "segmentation":
+            if self.dataset.target is not None:
+                problems.append((("dataset", "target"), "must be empty for segmentation (it has no label)", self.dataset.target))
+        elif self.dataset.target is None:
+            problems.append((("dataset", "target"), f"is required for task {self.task!r}", None))
+        if self.task == "recommendation":
+            for field in ("user_column", "item_column"):
+                if not getattr(self.dataset, field):
+                    problems.append((("dataset", field), "is required for recommendation", None))
+        if self.optimizer.name == "sgd" and self.optimizer.nesterov and self.optimizer.momentum == 0:
+            problems.append((("optimizer", "nesterov"), "needs optimizer.momentum > 0", True))
+        if self.training.monitor_mode and not self.training.monitor:
+            problems.append((("training", "monitor"), "is required when monitor_mode is set", None))
+        raise_field_errors("JobSpec", problems)
+        return self
+
+    @property
+    def monitor(self) -> tuple[str, Literal["min", "max"]]:
+        """The metric that picks the best checkpoint and drives early stopping."""
+        name, mode = DEFAULT_MONITOR[self.task]
+        if self.training.monitor:
+            name = self.training.monitor
+            mode = self.training.monitor_mode or ("min" if "loss" in name or "rmse" in name or "mae" in name else "max")
+        return name, mode

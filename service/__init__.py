@@ -1,0 +1,1 @@
+"""The control plane: FastAPI routes, job lifecycle, dashboard. Never imports torch."""

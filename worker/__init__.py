@@ -1,0 +1,1 @@
+"""The data plane: Celery tasks, training engine, Adam core, models, data. Never imports FastAPI."""

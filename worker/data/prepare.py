@@ -1,0 +1,135 @@
+"""From a job spec and its table to numpy arrays a model trains on, plus the Preprocessing to save.
+
+The order is the contract: choose and check columns, check and encode the target over every
+row, split, fit preprocessing on the training rows only, then encode both parts through
+`Preprocessing.transform`, the very function predictions use, so the two cannot drift apart.
+
+Recommendation splits the rating rows at random (dataset.validation.fraction, 20% by default),
+not per user: a validation row whose user or item never occurs in training is "cold" and gets
+index 0; `cold_val_rows` counts them so the engine and the user know.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from adamant.datasets.readers import ROW_CONVENTION
+from adamant.exceptions import DatasetError
+from adamant.spec import CLASSIFICATION_TASKS, JobSpec, Task
+from worker.data.cells import first_row, to_keys
+from worker.data.columns import select_columns
+from worker.data.preprocessing import Preprocessing, fit_preprocessing
+from worker.data.split import split_by_column, split_rows
+from worker.data.targets import TargetEncoding, fit_classes, fit_rating, fit_regression, target_numbers
+
+
+@dataclass
+class PreparedData:
+    task: Task
+    x_train: np.ndarray  # float32 (rows, features); (rows, 0) for recommendation
+    y_train: np.ndarray | None  # float32; int64 class indices for multiclass; None for segmentation
+    x_val: np.ndarray
+    y_val: np.ndarray | None
+    feature_names: list[str]
+    ids_train: np.ndarray  # the id column's values, or 1-based row numbers of the table
+    ids_val: np.ndarray
+    train_rows: np.ndarray  # 0-based positions in the table
+    val_rows: np.ndarray
+    preprocessing: Preprocessing
+    n_classes: int | None = None
+    class_labels: list[object] | None = None  # index -> label; binary: [negative, positive]
+    # recommendation: indices 1..n_users / 1..n_items, 0 = not seen in training; y = the rating
+    user_idx_train: np.ndarray | None = None
+    item_idx_train: np.ndarray | None = None
+    user_idx_val: np.ndarray | None = None
+    item_idx_val: np.ndarray | None = None
+    n_users: int = 0
+    n_items: int = 0
+    rating_mean: float | None = None
+    rating_min: float | None = None
+    rating_max: float | None = None
+    cold_val_rows: int = 0
+    excluded_columns: dict[str, str] = field(default_factory=dict)  # column -> why it is not a feature
+
+    @property
+    def n_features(self) -> int:
+        return self.x_train.shape[1]
+
+
+def prepare_training_data(spec: JobSpec, frame: pd.DataFrame) -> PreparedData:
+    task, dataset = spec.task, spec.dataset
+    selection = select_columns(task, dataset, frame)
+    frame = frame.reset_index(drop=True)
+
+    target: TargetEncoding | None = None
+    strata = None
+    numeric_target = None
+    if task in CLASSIFICATION_TASKS:
+        target = fit_classes(task, frame[selection.target])
+        if dataset.validation.stratify:
+            strata = target.encode(frame[selection.target], np.arange(1, len(frame) + 1))
+    elif task in ("regression", "recommendation"):
+        numeric_target = target_numbers(frame[selection.target])
+    if task == "recommendation":
+        for name in (selection.user_column, selection.item_column):
+            _refuse_missing_ids(frame[name])
+
+    if dataset.validation.column is not None:
+        train_rows, val_rows = split_by_column(frame[dataset.validation.column])
+    else:
+        train_rows, val_rows = split_rows(len(frame), dataset.validation.fraction, dataset.validation.seed, strata)
+    if task == "regression":
+        target = fit_regression(selection.target, numeric_target[train_rows])
+    elif task == "recommendation":
+        target = fit_rating(selection.target, numeric_target[train_rows])
+
+    train, val = frame.iloc[train_rows], frame.iloc[val_rows]
+    preprocessing = fit_preprocessing(task, selection, train, train_rows + 1, target)
+    fitted = preprocessing.transform(train, row_numbers=train_rows + 1)
+    held_out = preprocessing.transform(val, row_numbers=val_rows + 1)
+
+    prepared = PreparedData(
+        task=task,
+        x_train=fitted.x,
+        y_train=fitted.y,
+        x_val=held_out.x,
+        y_val=held_out.y,
+        feature_names=preprocessing.feature_names,
+        ids_train=fitted.ids,
+        ids_val=held_out.ids,
+        train_rows=train_rows,
+        val_rows=val_rows,
+        preprocessing=preprocessing,
+        excluded_columns=dict(selection.excluded),
+    )
+    if task in CLASSIFICATION_TASKS:
+        if np.unique(fitted.y).size < 2:
+            raise DatasetError(
+                f"The training split holds one class of {selection.target!r} only; set "
+                "dataset.validation.stratify to true or add rows",
+                column=selection.target,
+            )
+        prepared.n_classes = target.n_classes
+        prepared.class_labels = list(target.labels)
+    if task == "recommendation":
+        prepared.user_idx_train, prepared.item_idx_train = fitted.user_idx, fitted.item_idx
+        prepared.user_idx_val, prepared.item_idx_val = held_out.user_idx, held_out.item_idx
+        prepared.n_users, prepared.n_items = len(preprocessing.users), len(preprocessing.items)
+        prepared.rating_mean, prepared.rating_min, prepared.rating_max = target.mean, target.minimum, target.maximum
+        prepared.cold_val_rows = int(np.count_nonzero((held_out.user_idx == 0) | (held_out.item_idx == 0)))
+    return prepared
+
+
+def _refuse_missing_ids(column: pd.Series) -> None:
+    missing = pd.isna(to_keys(column))
+    if missing.any():
+        row = first_row(missing, np.arange(1, len(column) + 1))
+        raise DatasetError(
+            f"Column {column.name!r} has a missing id at row {row} ({ROW_CONVENTION}); every rating needs "
+            "a user and an item",
+            column=str(column.name),
+            row=row,
+        )
