@@ -159,21 +159,27 @@ def _ranking_candidates(
     chosen = order[first]
     chosen = chosen[(users_val[chosen] > 0) & (items_val[chosen] > 0)]
     users = users_val[chosen]
-    rows = []
+    rows, kept = [], []
+    wanted = min(negatives, n_items - 1)
     for user, positive in zip(users, items_val[chosen]):
-        picked: list[int] = []
-        while len(picked) < negatives:
-            draw = rng.integers(1, n_items + 1, size=2 * negatives)
-            fresh = draw[~np.isin(user * key + draw, rated)]
-            picked.extend(int(i) for i in fresh if i not in picked)
-            if n_items - 1 < negatives:  # tiny catalogues: take what exists
+        picked = np.empty(0, dtype=np.int64)
+        for _ in range(50):  # a user who rated nearly everything may not have `wanted` left
+            if picked.size >= wanted:
                 break
-        rows.append([positive, *picked[:negatives]])
+            draw = rng.integers(1, n_items + 1, size=4 * negatives)
+            keys = user * key + draw
+            at = np.searchsorted(rated, keys).clip(max=len(rated) - 1)
+            fresh = np.concatenate([picked, draw[rated[at] != keys]])
+            _, first_seen = np.unique(fresh, return_index=True)
+            picked = fresh[np.sort(first_seen)]
+        if picked.size >= wanted:
+            rows.append([positive, *picked[:wanted]])
+            kept.append(user)
     if not rows:
         empty = torch.zeros(0, dtype=torch.long, device=device)
         return empty, empty.view(0, 1 + negatives)
     return (
-        torch.as_tensor(users, dtype=torch.long, device=device),
+        torch.as_tensor(np.array(kept), dtype=torch.long, device=device),
         torch.as_tensor(np.array(rows), dtype=torch.long, device=device),
     )
 

@@ -179,3 +179,24 @@ def test_segmentation_assigns_segments_and_profiles_them(tmp_path: Path) -> None
     sizes = [s["size"] for s in result.summary["segments"]]
     assert sizes == sorted(sizes, reverse=True) and sum(sizes) == len(frame) * 0.8
     assert {"recency", "frequency", "monetary"} <= set(result.summary["segments"][0]["profile"])
+
+
+def test_recommendation_reports_rmse_and_ranking_on_movielens(movielens_path: Path, tmp_path: Path) -> None:
+    from adamant.datasets import read_table
+
+    frame = read_table(movielens_path).set_axis(["user", "item", "rating", "ts"], axis=1)
+    spec = JobSpec.model_validate({
+        "task": "recommendation",
+        "dataset": {"ref": "file:u.data", "target": "rating", "user_column": "user", "item_column": "item", "drop": ["ts"]},
+        "model": {"type": "matrix_factorization", "embedding_dim": 16, "regularization": 0.05},
+        "optimizer": {"lr": 0.005},
+        "training": {"epochs": 3, "batch_size": 2048},
+    })
+    _, result, _ = run(spec, frame, tmp_path)
+    assert result.best_metrics["val_rmse"] < 1.0
+    assert 0.1 < result.best_metrics["val_hr_10"] <= 1.0
+    assert 0.0 < result.best_metrics["val_ndcg_10"] < result.best_metrics["val_hr_10"]
+
+    top = predict_frame(load_trained_model(tmp_path / "best"), pd.DataFrame({"user": [1, 2, 99999]}), top_k=5)
+    assert len(top) == 15 and list(top["rank"][:5]) == [1, 2, 3, 4, 5]
+    assert top.groupby("user")["score"].apply(lambda s: s.is_monotonic_decreasing).all()
