@@ -30,7 +30,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from adamant.datasets import get_builtin
 from adamant.spec import JobSpec
-from worker.data import PreparedData, prepare_training_data
+from adamant.preparation import PreparedData, prepare_training_data
 from worker.engine.metrics import auc
 from worker.engine.reporting import NullReporter
 from worker.engine.setup import build_setup

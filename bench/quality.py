@@ -63,7 +63,7 @@ def bank_marketing(work: Path) -> dict:
     from sklearn.ensemble import HistGradientBoostingClassifier
 
     from adamant.spec import JobSpec
-    from worker.data import prepare_training_data
+    from adamant.preparation import prepare_training_data
     from worker.engine.metrics import auc
 
     spec = json.loads((EXAMPLES / "bank-marketing-propensity.json").read_text())

@@ -25,7 +25,7 @@ from torch import nn
 
 from adamant.exceptions import DatasetError
 from adamant.spec import JobSpec
-from worker.data.preprocessing import Preprocessing, PreparedRows
+from adamant.preparation.preprocessing import Preprocessing, PreparedRows
 from worker.engine import checkpoints as ckpt
 from worker.models import ModelShape, SegmentAutoencoder, build_model
 

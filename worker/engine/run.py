@@ -16,7 +16,7 @@ import pandas as pd
 
 from adamant.datasets import load_dataset
 from adamant.spec import JobSpec
-from worker.data import PreparedData, prepare_training_data
+from adamant.preparation import PreparedData, prepare_training_data
 from worker.engine.reporting import NullReporter, Reporter
 from worker.engine.setup import build_setup
 from worker.engine.trainer import TrainResult, train

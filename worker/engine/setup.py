@@ -20,7 +20,7 @@ from torch import nn
 from adamant.exceptions import CheckpointError, TrainingError
 from adamant.spec import JobSpec
 from worker.adam import build_optimizer, supports_sparse_grads
-from worker.data import PreparedData
+from adamant.preparation import PreparedData
 from worker.engine import checkpoints as ckpt
 from worker.engine import metrics
 from worker.engine.objectives import RecommendationObjective, SegmentationObjective, TabularObjective

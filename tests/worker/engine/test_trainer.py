@@ -12,7 +12,7 @@ import torch
 
 from adamant.exceptions import TrainingError
 from adamant.spec import JobSpec
-from worker.data import prepare_training_data
+from adamant.preparation import prepare_training_data
 from worker.engine import checkpoints as ckpt
 from worker.engine.metrics import auc
 from worker.engine.reporting import RecordingReporter

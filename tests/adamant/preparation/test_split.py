@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from adamant.exceptions import DatasetError
-from worker.data import split_rows
+from adamant.preparation import split_rows
 
 LABELS = np.array([0] * 900 + [1] * 97 + [2] * 3)
 
@@ -60,7 +60,7 @@ def test_single_row_cannot_be_split() -> None:
 
 
 def test_a_split_column_holds_out_exactly_the_marked_rows(make_spec) -> None:
-    from worker.data import prepare_training_data
+    from adamant.preparation import prepare_training_data
 
     frame = pd.DataFrame({"x": range(10), "bought": ["yes", "no"] * 5, "fold": ["train"] * 7 + ["test"] * 3})
     prepared = prepare_training_data(make_spec(target="bought", validation={"column": "fold"}), frame)
@@ -70,7 +70,7 @@ def test_a_split_column_holds_out_exactly_the_marked_rows(make_spec) -> None:
 
 
 def test_a_split_column_with_no_validation_rows_is_refused(make_spec) -> None:
-    from worker.data import prepare_training_data
+    from adamant.preparation import prepare_training_data
 
     frame = pd.DataFrame({"x": range(10), "bought": ["yes", "no"] * 5, "fold": ["train"] * 10})
     with pytest.raises(DatasetError, match="marks no row for validation") as caught:

@@ -4,7 +4,7 @@ The same seed and table always give the same rows (numpy's PCG64 Generator). A s
 split draws round(fraction x class size) validation rows from each class separately, so
 each class's validation share is within one row of `fraction`; a class with a single row stays
 in training. Both parts come back as sorted row positions, so rows keep the file's order.
-Recommendation uses the plain random split over rating rows (see worker/data/prepare.py).
+Recommendation uses the plain random split over rating rows (see adamant/preparation/prepare.py).
 A user's own split (dataset.validation.column) replaces the draw: `split_by_column`.
 """
 

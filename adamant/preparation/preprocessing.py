@@ -49,9 +49,9 @@ import pandas as pd
 
 from adamant.datasets.schema import MAX_CATEGORY_LEVELS, column_kind, json_value
 from adamant.exceptions import DatasetError
-from worker.data.cells import label_key, to_days, to_keys, to_numbers
-from worker.data.columns import ColumnSelection
-from worker.data.targets import TargetEncoding
+from adamant.preparation.cells import label_key, to_days, to_keys, to_numbers
+from adamant.preparation.columns import ColumnSelection
+from adamant.preparation.targets import TargetEncoding
 
 FORMAT_VERSION = 1
 SKEW_THRESHOLD = 1.0

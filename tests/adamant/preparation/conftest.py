@@ -6,7 +6,7 @@ import pytest
 
 from adamant.datasets import get_builtin, read_table
 from adamant.spec import JobSpec
-from worker.data import PreparedData, prepare_training_data
+from adamant.preparation import PreparedData, prepare_training_data
 
 MODEL_FOR_TASK = {
     "binary_classification": {"type": "mlp"},

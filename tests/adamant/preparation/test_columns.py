@@ -2,7 +2,7 @@ import pandas as pd
 import pytest
 
 from adamant.exceptions import DatasetError
-from worker.data import prepare_training_data, select_columns
+from adamant.preparation import prepare_training_data, select_columns
 
 CUSTOMERS = pd.DataFrame(
     {

@@ -7,7 +7,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
 from adamant.exceptions import DatasetError
-from worker.data import Preprocessing, prepare_training_data
+from adamant.preparation import Preprocessing, prepare_training_data
 
 
 def test_saved_preprocessing_reproduces_training_bit_for_bit(bank, bank_prepared) -> None:

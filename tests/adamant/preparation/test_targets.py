@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from adamant.exceptions import DatasetError
-from worker.data import prepare_training_data
+from adamant.preparation import prepare_training_data
 
 
 def customers(target: list[object], rows: int = 40) -> pd.DataFrame:

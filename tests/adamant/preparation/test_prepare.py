@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 
 from adamant.datasets import get_builtin
-from worker.data import Preprocessing, prepare_training_data
+from adamant.preparation import Preprocessing, prepare_training_data
 
 
 def test_bank_marketing_is_split_stratified_and_labelled(bank_prepared) -> None:

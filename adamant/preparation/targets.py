@@ -22,7 +22,7 @@ import pandas as pd
 from adamant.datasets.readers import ROW_CONVENTION
 from adamant.datasets.schema import json_value
 from adamant.exceptions import DatasetError
-from worker.data.cells import first_row, label_key, to_keys, to_numbers
+from adamant.preparation.cells import first_row, label_key, to_keys, to_numbers
 
 MAX_CLASSES = 1000
 _YES_NO_PAIRS = [

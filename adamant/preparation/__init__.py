@@ -1,0 +1,16 @@
+"""Data preparation shared by worker and service (torch-free): columns, splits, and the preprocessing saved with each model."""
+
+from adamant.preparation.columns import ColumnSelection, select_columns
+from adamant.preparation.prepare import PreparedData, prepare_training_data
+from adamant.preparation.preprocessing import Preprocessing, PreparedRows
+from adamant.preparation.split import split_rows
+
+__all__ = [
+    "ColumnSelection",
+    "PreparedData",
+    "PreparedRows",
+    "Preprocessing",
+    "prepare_training_data",
+    "select_columns",
+    "split_rows",
+]
