@@ -24,7 +24,7 @@ from adamant.spec import JobSpec
 from worker.engine import reporting
 from worker.engine.reporting import CheckpointInfo, JsonlMetricsWriter, MetricPoint
 from worker.engine.run import run_training
-from worker.predict import load_trained_model, predict_frame
+from adamant.scoring import load_scorer, score_frame
 
 console = Console(stderr=True)
 
@@ -117,9 +117,9 @@ def print_result(stop_reason: str, best: dict[str, float], summary: dict, out: P
 
 def predict_command(checkpoint: Path, rows: Path, output: Path | None, top_k: int) -> int:
     try:
-        trained = load_trained_model(checkpoint)
+        scorer = load_scorer(checkpoint)
         frame = read_table(rows)
-        result = predict_frame(trained, frame, top_k=top_k)
+        result = score_frame(scorer, frame, top_k=top_k)
     except AdamantError as exc:
         console.print(f"[red]{exc.kind}[/red]: {exc}")
         return 1

@@ -1,4 +1,8 @@
-"""Scoring with a trained model: a checkpoint directory and new rows in, one output per row out.
+"""Scoring with torch: a checkpoint directory and new rows in, one output per row out.
+
+The service and the CLI score with the torch-free adamant.scoring, which must give the same
+answers; this torch path is the reference its tests compare against, and the one a worker can
+run on a GPU for large catalogues.
 
 Everything needed comes from the checkpoint itself (spec, preprocessing, model shape, weights),
 and rows go through the very `Preprocessing.transform` that training used, so a prediction sees

@@ -13,7 +13,6 @@ never half of one; the manifest records every file's sha256, checked on load.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -25,10 +24,9 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from adamant.checkpoint_files import FORMAT, MANIFEST, read_manifest, sha256_of, verify_checkpoint
 from adamant.exceptions import CheckpointError
 
-FORMAT = "adamant-checkpoint/1"
-MANIFEST = "manifest.json"
 TENSOR_FILES = ("model.safetensors", "optimizer.safetensors", "trainer.safetensors")
 
 
@@ -40,14 +38,6 @@ class CheckpointPayload:
     optimizer_state: dict[str, Any]  # torch's Optimizer.state_dict() format
     trainer_tensors: dict[str, torch.Tensor]
     manifest: dict[str, Any]  # step, epoch, metrics, spec, preprocessing, trainer scalars
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def flatten_optimizer_state(state: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -135,31 +125,6 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"not JSON-serialisable: {type(value).__name__}")
 
 
-def read_manifest(directory: Path) -> dict[str, Any]:
-    path = directory / MANIFEST
-    try:
-        manifest = json.loads(path.read_text())
-    except FileNotFoundError as exc:
-        raise CheckpointError(f"no checkpoint at {directory} (missing {MANIFEST})") from exc
-    except json.JSONDecodeError as exc:
-        raise CheckpointError(f"checkpoint manifest {path} is not valid JSON: {exc}") from exc
-    if manifest.get("format") != FORMAT:
-        raise CheckpointError(f"{path}: unknown checkpoint format {manifest.get('format')!r}")
-    return manifest
-
-
-def verify_checkpoint(directory: Path, manifest: dict[str, Any] | None = None) -> dict[str, Any]:
-    manifest = manifest or read_manifest(directory)
-    for name, expected in manifest["files"].items():
-        path = directory / name
-        if not path.exists():
-            raise CheckpointError(f"checkpoint {directory} is missing {name}")
-        actual = sha256_of(path)
-        if actual != expected["sha256"]:
-            raise CheckpointError(f"checkpoint {directory}: {name} sha256 {actual} != recorded {expected['sha256']}")
-    return manifest
-
-
 def load_checkpoint(directory: Path, *, verify: bool = True) -> CheckpointPayload:
     manifest = verify_checkpoint(directory) if verify else read_manifest(directory)
     try:
@@ -195,9 +160,10 @@ def latest_valid_checkpoint(run_dir: Path) -> Path | None:
     return None
 
 
-def prune_checkpoints(run_dir: Path, keep_last: int) -> list[Path]:
-    """Delete all but the newest keep_last checkpoints; returns what was deleted."""
+def prune_checkpoints(run_dir: Path, keep_last: int, keep: Path | None = None) -> list[Path]:
+    """Delete all but the newest keep_last checkpoints and `keep` (the best); returns what went."""
     doomed = list_checkpoints(run_dir)[:-keep_last] if keep_last > 0 else []
+    doomed = [d for d in doomed if keep is None or d.name != keep.name]
     for directory in doomed:
         shutil.rmtree(directory, ignore_errors=True)
     return doomed

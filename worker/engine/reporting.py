@@ -60,6 +60,10 @@ class Reporter(Protocol):
 
     def log(self, message: str) -> None: ...
 
+    def resumed(self, step: int) -> None:
+        """Training (re)starts at `step` (0 when fresh): anything reported after it is void."""
+        ...
+
     def should_stop(self) -> bool: ...
 
 
@@ -76,6 +80,9 @@ class NullReporter:
         pass
 
     def log(self, message: str) -> None:
+        pass
+
+    def resumed(self, step: int) -> None:
         pass
 
     def should_stop(self) -> bool:
@@ -127,6 +134,13 @@ class JsonlMetricsWriter(NullReporter):
             self._file.write(json.dumps(asdict(point)) + "\n")
         self._file.flush()
 
+    def resumed(self, step: int) -> None:
+        """Drop points after the checkpoint a run resumes from, so no step appears twice."""
+        self._file.close()
+        kept = [line for line in self.path.read_text(encoding="utf-8").splitlines() if json.loads(line)["step"] <= step]
+        self.path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+        self._file = self.path.open("a", encoding="utf-8")
+
     def close(self) -> None:
         self._file.close()
 
@@ -152,6 +166,10 @@ class FanOutReporter:
     def log(self, message: str) -> None:
         for r in self.reporters:
             r.log(message)
+
+    def resumed(self, step: int) -> None:
+        for r in self.reporters:
+            r.resumed(step)
 
     def should_stop(self) -> bool:
         return any(r.should_stop() for r in self.reporters)

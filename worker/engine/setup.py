@@ -23,6 +23,7 @@ from worker.adam import build_optimizer, supports_sparse_grads
 from adamant.preparation import PreparedData
 from worker.engine import checkpoints as ckpt
 from worker.engine import metrics
+from worker.engine.reporting import CheckpointInfo
 from worker.engine.objectives import RecommendationObjective, SegmentationObjective, TabularObjective
 from worker.models import ModelShape, SegmentAutoencoder, build_model
 
@@ -107,13 +108,15 @@ class TrainingSetup:
         except RuntimeError as exc:
             raise CheckpointError(f"checkpoint weights do not fit this model: {exc}") from exc
 
-    def finish(self, run_dir: Path) -> dict[str, Any]:
-        """After the loop: segmentation fits its segments on the best weights and re-saves best."""
+    def finish(self, run_dir: Path) -> tuple[dict[str, Any], CheckpointInfo | None]:
+        """After the loop. Segmentation fits its segments on the best weights and rewrites the
+        best checkpoint (its step directory and best/) with the centroids in it; returns the
+        task's summary and the rewritten checkpoint, if any."""
         if not isinstance(self.model, SegmentAutoencoder):
-            return {}
+            return {}, None
         best = run_dir / "best"
-        if best.exists():
-            payload = ckpt.load_checkpoint(best)
+        payload = ckpt.load_checkpoint(best) if best.exists() else None
+        if payload is not None:
             self.load_weights(payload.model_state)
         objective = self.objective
         assert isinstance(objective, SegmentationObjective)
@@ -123,14 +126,19 @@ class TrainingSetup:
             val_labels = self.model.assign(objective.x_val).cpu().numpy()
         k = self.model.centroids.shape[0]
         summary = segment_summary(self.data, self.frame, labels, val_labels, k, self.spec.training.seed)
-        if best.exists():
-            payload.model_state = self.model.state_dict()
-            payload.manifest["metrics"] = {**payload.manifest.get("metrics", {}), **summary["metrics"]}
-            payload.manifest["segments"] = summary["segments"]
-            for key in ("format", "created_at", "optimizer", "files"):
-                payload.manifest.pop(key, None)
-            ckpt.write_checkpoint(best, payload)
-        return summary
+        if payload is None:
+            return summary, None
+        payload.model_state = self.model.state_dict()
+        metrics = {**payload.manifest.get("metrics", {}), **summary["metrics"]}
+        payload.manifest["metrics"] = metrics
+        payload.manifest["segments"] = summary["segments"]
+        for key in ("format", "created_at", "optimizer", "files"):
+            payload.manifest.pop(key, None)
+        step = int(payload.manifest["step"])
+        directory = ckpt.step_directory(run_dir, step)
+        sha, size = ckpt.write_checkpoint(directory, payload)
+        ckpt.publish_best(run_dir, directory)
+        return summary, CheckpointInfo(step, float(payload.manifest["epoch"]), directory, metrics, sha, size, True)
 
 
 def segment_summary(

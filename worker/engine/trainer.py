@@ -88,6 +88,7 @@ def train(
         state = restore(setup, latest)
         resumed_from = state.step
         reporter.log(f"resumed from checkpoint at step {state.step} (epoch {state.epoch}, batch {state.batch})")
+    reporter.resumed(state.step)
 
     last_metrics: dict[str, float] = {}
     best_metrics: dict[str, float] = {}
@@ -192,7 +193,11 @@ def train(
         save(setup, run_dir, state, last_metrics, is_best=False, reporter=reporter)
         reporter.log(f"stopped ({stop_reason}) at step {state.step}")
 
-    summary = setup.finish(run_dir) if stop_reason != "cancelled" else {}
+    summary: dict[str, Any] = {}
+    if stop_reason != "cancelled":
+        summary, rewritten = setup.finish(run_dir)
+        if rewritten is not None:
+            reporter.checkpoint(rewritten)
     best_dir = run_dir / "best"
     return TrainResult(
         stop_reason=stop_reason,
@@ -269,7 +274,9 @@ def save(
     sha, size = ckpt.write_checkpoint(directory, payload)
     if is_best and setup.spec.checkpointing.keep_best:
         ckpt.publish_best(run_dir, directory)
-    ckpt.prune_checkpoints(run_dir, setup.spec.checkpointing.keep_last)
+    best_step = state.step if is_best else state.best_step
+    keep = ckpt.step_directory(run_dir, best_step) if best_step is not None and setup.spec.checkpointing.keep_best else None
+    ckpt.prune_checkpoints(run_dir, setup.spec.checkpointing.keep_last, keep=keep)
     reporter.checkpoint(CheckpointInfo(state.step, float(state.epoch), directory, metrics, sha, size, is_best))
     return directory
 
