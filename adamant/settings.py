@@ -1,0 +1,87 @@
+"""Settings, all from the environment, for every Adamant process (service, worker, trainer).
+
+With nothing set, everything lives under ./var: a SQLite database, a filesystem broker (kombu's
+`filesystem://` transport, no server), artifacts on local disk. Set DATABASE_URL (PostgreSQL),
+BROKER_URL (Redis) and ADAMANT_ARTIFACTS to run as a cluster. The README lists every variable.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, computed_field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "admin", "password"}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ADAMANT_", extra="ignore", populate_by_name=True)
+
+    home: Path = Field(Path("var"), description="Where the embedded defaults keep their files.")
+    database_url_override: str | None = Field(None, validation_alias="DATABASE_URL")
+    broker_url_override: str | None = Field(None, validation_alias="BROKER_URL")
+    artifacts: Path | None = Field(None, description="Artifact root (datasets, checkpoints); default HOME/artifacts.")
+    file_roots: Annotated[list[Path], NoDecode] = Field(default_factory=list, description="Roots `file:` dataset references may name.")
+    admin_key: str | None = Field(None, description="API key of the admin tenant (see all tenants' jobs).")
+    local_user: bool = Field(True, description="Create a 'local' tenant and print its key on first start.")
+    upload_max_bytes: int = Field(200 * 1024 * 1024, ge=1)
+    lease_ttl_s: float = Field(30.0, gt=0)
+    heartbeat_s: float = Field(5.0, gt=0)
+    reaper_interval_s: float = Field(2.0, gt=0)
+    dispatch_stale_s: float = Field(300.0, gt=0, description="Re-publish a queued job whose message is this old.")
+    cancel_grace_s: float = Field(30.0, gt=0, description="After this, a cancelling trainer is killed.")
+    time_limit_grace_s: float = Field(60.0, gt=0)
+    default_max_concurrent_jobs: int = Field(4, ge=1)
+    migrate_on_start: bool = Field(True, description="Run database migrations when the service starts.")
+    worker_name: str | None = None
+    torch_threads: int | None = Field(None, ge=1, description="Intra-op threads per trainer; default: all cores / worker concurrency.")
+
+    @field_validator("file_roots", mode="before")
+    @classmethod
+    def _split_roots(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part for part in value.split(":") if part]
+        return value
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_admin_key(self) -> Settings:
+        if self.admin_key is not None and (self.admin_key.strip().lower() in PLACEHOLDER_SECRETS or len(self.admin_key) < 16):
+            raise ValueError("ADAMANT_ADMIN_KEY is a placeholder or shorter than 16 characters; set a real secret")
+        return self
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def database_url(self) -> str:
+        return self.database_url_override or f"sqlite:///{(self.home / 'adamant.db').absolute()}"
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def broker_url(self) -> str:
+        return self.broker_url_override or "filesystem://"
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def artifact_root(self) -> Path:
+        return (self.artifacts or self.home / "artifacts").absolute()
+
+    @property
+    def embedded(self) -> bool:
+        return self.database_url_override is None and self.broker_url_override is None
+
+    @property
+    def broker_folder(self) -> Path:
+        return (self.home / "broker").absolute()
+
+    def job_dir(self, job_id: str) -> Path:
+        return self.artifact_root / "jobs" / job_id
+
+    def dataset_dir(self, tenant_id: str, dataset_id: str) -> Path:
+        return self.artifact_root / "datasets" / tenant_id / dataset_id
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

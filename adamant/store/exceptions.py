@@ -1,0 +1,123 @@
+"""Errors the store raises; SQLAlchemy and driver errors are translated into these at its boundary."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from adamant.exceptions import AdamantError
+
+
+class StoreError(AdamantError):
+    """Root of every error the store raises; also what a rejected write becomes."""
+
+    kind = "store_error"
+
+
+class StoreUnavailable(StoreError):
+    """The database could not be reached, or stayed locked past the busy timeout: retry later."""
+
+    kind = "store_unavailable"
+
+
+class NotFound(StoreError):
+    """No such row for this tenant (another tenant's row is reported the same way)."""
+
+    kind = "not_found"
+
+    def __init__(self, what: str, id: str) -> None:
+        super().__init__(f"{what} {id!r} not found")
+        self.what = what
+        self.id = id
+
+    def to_dict(self) -> dict[str, object]:
+        return {"type": self.kind, "message": str(self), "what": self.what, "id": self.id}
+
+
+class AlreadyExists(StoreError):
+    """A row with this unique name or key already exists."""
+
+    kind = "already_exists"
+
+    def __init__(self, what: str, key: str) -> None:
+        super().__init__(f"{what} {key!r} already exists")
+        self.what = what
+        self.key = key
+
+
+class InvalidTransition(StoreError):
+    """A job is not in a status from which the requested change is allowed."""
+
+    kind = "invalid_transition"
+
+    def __init__(self, job_id: str, expected: str | Iterable[str], actual: str | None, to: str | None = None) -> None:
+        self.job_id = job_id
+        self.expected = (expected,) if isinstance(expected, str) else tuple(expected)
+        self.actual = actual
+        self.to = to
+        wanted = " or ".join(self.expected) or "nothing"
+        change = f" to move to {to}" if to else ""
+        super().__init__(f"job {job_id} is {actual}; it must be {wanted}{change}")
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "type": self.kind,
+            "message": str(self),
+            "job_id": self.job_id,
+            "expected": list(self.expected),
+            "actual": self.actual,
+            "to": self.to,
+        }
+
+
+class LeaseLost(StoreError):
+    """A worker's lease on a job is no longer held (expired, reaped or re-claimed): stop without writing."""
+
+    kind = "lease_lost"
+
+    def __init__(self, job_id: str, token: int) -> None:
+        super().__init__(f"lease {token} on job {job_id} is no longer held")
+        self.job_id = job_id
+        self.token = token
+
+
+class IdempotencyConflict(StoreError):
+    """An Idempotency-Key was reused with a different request body."""
+
+    kind = "idempotency_conflict"
+
+    def __init__(self, idempotency_key: str, job_id: str) -> None:
+        super().__init__(
+            f"Idempotency-Key {idempotency_key!r} was already used for job {job_id} with a different request"
+        )
+        self.idempotency_key = idempotency_key
+        self.job_id = job_id
+
+    def to_dict(self) -> dict[str, object]:
+        return {"type": self.kind, "message": str(self), "idempotency_key": self.idempotency_key, "job_id": self.job_id}
+
+
+class LimitExceeded(StoreError):
+    """A tenant limit (concurrent jobs, epochs) would be exceeded."""
+
+    kind = "limit_exceeded"
+
+    def __init__(self, limit: str, value: int, maximum: int) -> None:
+        super().__init__(f"{limit} is {maximum} for this tenant; this request needs {value}")
+        self.limit = limit
+        self.value = value
+        self.maximum = maximum
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "type": self.kind,
+            "message": str(self),
+            "limit": self.limit,
+            "value": self.value,
+            "maximum": self.maximum,
+        }
+
+
+class InvalidCursor(StoreError):
+    """A page cursor that this store did not issue."""
+
+    kind = "invalid_cursor"

@@ -1,0 +1,183 @@
+"""Tenants, their limits and their API keys (stored as sha256 digests, never in plaintext).
+
+Keys are "adm_" + 43 url-safe characters (32 random bytes). A key has that much entropy, so
+a plain sha256 is the right digest (a slow password hash buys nothing and costs every
+request); lookups go by digest, and the digests are compared in constant time regardless.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+from sqlalchemy import exc, select
+from sqlalchemy.orm import Session
+
+from adamant.store.db import db_now, translated_errors, write_transaction
+from adamant.store.exceptions import AlreadyExists, NotFound
+from adamant.store.models import ApiKey, Tenant
+
+KEY_PREFIX = "adm_"
+MAX_KEY_LENGTH = 512
+
+
+def key_digest(plaintext: str) -> str:
+    """The hex sha256 stored for a key."""
+    return hashlib.sha256(plaintext.encode()).hexdigest()
+
+
+def new_api_key() -> str:
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def create_tenant(
+    session: Session,
+    name: str,
+    *,
+    max_concurrent_jobs: int = 4,
+    max_epochs: int = 1000,
+    max_run_time_s: int = 24 * 3600,
+    is_admin: bool = False,
+) -> Tenant:
+    """A new tenant; AlreadyExists when the name is taken."""
+    try:
+        with write_transaction(session):
+            tenant = Tenant(
+                name=name,
+                max_concurrent_jobs=max_concurrent_jobs,
+                max_epochs=max_epochs,
+                max_run_time_s=max_run_time_s,
+                is_admin=is_admin,
+            )
+            session.add(tenant)
+            session.flush()
+            return tenant
+    except Exception as error:
+        if isinstance(error.__cause__, exc.IntegrityError):
+            raise AlreadyExists("tenant", name) from error
+        raise
+
+
+def get_tenant(session: Session, tenant_id: str) -> Tenant:
+    with translated_errors():
+        tenant = session.get(Tenant, tenant_id, populate_existing=True)
+    if tenant is None:
+        raise NotFound("tenant", tenant_id)
+    return tenant
+
+
+def tenant_by_name(session: Session, name: str) -> Tenant | None:
+    with translated_errors():
+        return session.scalars(select(Tenant).where(Tenant.name == name)).one_or_none()
+
+
+def create_api_key(session: Session, tenant_id: str, name: str) -> tuple[ApiKey, str]:
+    """A new key for the tenant: (its row, the plaintext). The plaintext is never seen again."""
+    plaintext = new_api_key()
+    with write_transaction(session):
+        return _add_key(session, tenant_id, name, plaintext), plaintext
+
+
+def authenticate(session: Session, plaintext: str) -> Tenant | None:
+    """The tenant a presented key belongs to; None for an unknown or revoked key."""
+    if not plaintext or len(plaintext) > MAX_KEY_LENGTH:
+        return None
+    digest = key_digest(plaintext)
+    query = (
+        select(ApiKey.key_sha256, Tenant)
+        .join(Tenant, Tenant.id == ApiKey.tenant_id)
+        .where(ApiKey.key_sha256 == digest, ApiKey.revoked_at.is_(None))
+    )
+    with translated_errors():
+        row = session.execute(query).one_or_none()
+    if row is None or not hmac.compare_digest(row[0], digest):
+        return None
+    return row[1]
+
+
+def list_api_keys(session: Session, tenant_id: str) -> list[ApiKey]:
+    """The tenant's keys, revoked ones included, oldest first."""
+    query = select(ApiKey).where(ApiKey.tenant_id == tenant_id).order_by(ApiKey.created_at, ApiKey.id)
+    with translated_errors():
+        return list(session.scalars(query))
+
+
+def revoke_api_key(session: Session, tenant_id: str, key_id: str) -> ApiKey:
+    """Revoke one of the tenant's keys (again is a no-op); NotFound for another tenant's key."""
+    with write_transaction(session):
+        key = session.scalars(
+            select(ApiKey).where(ApiKey.id == key_id, ApiKey.tenant_id == tenant_id).with_for_update(key_share=True)
+        ).one_or_none()
+        if key is None:
+            raise NotFound("api key", key_id)
+        if key.revoked_at is None:
+            key.revoked_at = db_now()
+            session.flush()
+            session.refresh(key)
+        return key
+
+
+def ensure_tenant_with_key(
+    session: Session, name: str, plaintext: str | None = None, *, is_admin: bool = False, key_name: str = "bootstrap"
+) -> tuple[Tenant, str | None]:
+    """Create the tenant and key if missing; safe to call at every start, from several processes.
+
+    With `plaintext` (the admin key from the environment, the embedded user's saved key) that
+    key is made valid for this tenant. Without it, a key is created only when the tenant has
+    no valid key, and its plaintext returned; otherwise the second item is None. is_admin=True
+    promotes an existing tenant; nothing here demotes one. AlreadyExists when `plaintext`
+    already belongs to another tenant.
+    """
+    for attempt in (1, 2):  # a concurrent first start may insert the same tenant or key
+        try:
+            with write_transaction(session):
+                return _ensure_tenant_with_key(session, name, plaintext, is_admin, key_name)
+        except AlreadyExists:
+            raise
+        except Exception as error:
+            if attempt == 2 or not isinstance(error.__cause__, exc.IntegrityError):
+                raise
+    raise AssertionError("unreachable")
+
+
+def _ensure_tenant_with_key(
+    session: Session, name: str, plaintext: str | None, is_admin: bool, key_name: str
+) -> tuple[Tenant, str | None]:
+    tenant = session.scalars(select(Tenant).where(Tenant.name == name).with_for_update(key_share=True)).one_or_none()
+    if tenant is None:
+        tenant = Tenant(name=name, is_admin=is_admin)
+        session.add(tenant)
+        session.flush()
+    elif is_admin and not tenant.is_admin:
+        tenant.is_admin = True
+        session.flush()
+
+    if plaintext is not None:
+        key = session.scalars(select(ApiKey).where(ApiKey.key_sha256 == key_digest(plaintext))).one_or_none()
+        if key is None:
+            _add_key(session, tenant.id, key_name, plaintext)
+        elif key.tenant_id != tenant.id:
+            raise AlreadyExists("api key", key.prefix + "…")
+        elif key.revoked_at is not None:
+            key.revoked_at = None  # the operator configured this key explicitly: it is valid again
+            session.flush()
+        return tenant, None
+
+    valid = session.scalars(
+        select(ApiKey.id).where(ApiKey.tenant_id == tenant.id, ApiKey.revoked_at.is_(None)).limit(1)
+    ).first()
+    if valid is not None:
+        return tenant, None
+    created = new_api_key()
+    _add_key(session, tenant.id, key_name, created)
+    return tenant, created
+
+
+def _add_key(session: Session, tenant_id: str, name: str, plaintext: str) -> ApiKey:
+    if session.get(Tenant, tenant_id) is None:
+        raise NotFound("tenant", tenant_id)
+    key = ApiKey(tenant_id=tenant_id, name=name, key_sha256=key_digest(plaintext), prefix=plaintext[:8])
+    session.add(key)
+    session.flush()
+    return key

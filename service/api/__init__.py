@@ -1,0 +1,1 @@
+"""HTTP API v1: routes parse, authorize, call one function, return a schema."""

@@ -1,0 +1,103 @@
+"""Errors as RFC 9457 problem details, mapped once at the edge.
+
+Every error the API returns is `application/problem+json` with `type`, `title`, `status`,
+`detail`, and for validation errors `errors: [{path, message}]` naming each bad field, so a
+client (or the dashboard's spec editor) can point at the field.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from adamant.exceptions import AdamantError, CheckpointError, DatasetError, SpecError
+from adamant.store.exceptions import IdempotencyConflict, InvalidTransition, LimitExceeded, NotFound
+
+PROBLEM = "application/problem+json"
+TYPE_BASE = "https://adamant.dev/problems/"
+
+
+class Problem(Exception):
+    """An error to answer with: status, a short title and the detail a person can act on."""
+
+    def __init__(self, status: int, title: str, detail: str = "", *, kind: str | None = None,
+                 errors: list[dict[str, Any]] | None = None, headers: dict[str, str] | None = None) -> None:
+        super().__init__(detail or title)
+        self.status, self.title, self.detail = status, title, detail
+        self.kind = kind or title.lower().replace(" ", "-")
+        self.errors = errors
+        self.headers = headers
+
+
+def problem_response(request: Request, problem: Problem) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": TYPE_BASE + problem.kind,
+        "title": problem.title,
+        "status": problem.status,
+        "detail": problem.detail,
+        "instance": request.url.path,
+    }
+    if problem.errors is not None:
+        body["errors"] = problem.errors
+    return JSONResponse(body, status_code=problem.status, media_type=PROBLEM, headers=problem.headers)
+
+
+def field_errors(errors: list[dict[str, Any]], drop_prefix: tuple[str, ...] = ("body",)) -> list[dict[str, Any]]:
+    """Pydantic's errors as [{path: "optimizer.lr", message: ...}]."""
+    out = []
+    for error in errors:
+        loc = [str(part) for part in error.get("loc", ())]
+        while loc and loc[0] in drop_prefix:
+            loc = loc[1:]
+        # Discriminated unions add the tag to the path ("model.mlp.hidden"): keep the user's path.
+        out.append({"path": ".".join(loc), "message": error.get("msg", "invalid"), "type": error.get("type", "")})
+    return out
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(Problem)
+    async def _problem(request: Request, exc: Problem) -> JSONResponse:
+        return problem_response(request, exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = field_errors(list(exc.errors()))
+        detail = "; ".join(f"{e['path'] or '(body)'}: {e['message']}" for e in errors)
+        return problem_response(request, Problem(422, "Invalid request", detail, kind="validation-error", errors=errors))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        title = {404: "Not found", 405: "Method not allowed", 401: "Unauthorized"}.get(exc.status_code, "Error")
+        return problem_response(request, Problem(exc.status_code, title, str(exc.detail), headers=getattr(exc, "headers", None)))
+
+    @app.exception_handler(NotFound)
+    async def _not_found(request: Request, exc: NotFound) -> JSONResponse:
+        return problem_response(request, Problem(404, "Not found", str(exc)))
+
+    @app.exception_handler(InvalidTransition)
+    async def _conflict(request: Request, exc: InvalidTransition) -> JSONResponse:
+        return problem_response(request, Problem(409, "Conflict", str(exc), kind="invalid-transition"))
+
+    @app.exception_handler(IdempotencyConflict)
+    async def _idempotency(request: Request, exc: IdempotencyConflict) -> JSONResponse:
+        return problem_response(request, Problem(422, "Idempotency-Key reused", str(exc), kind="idempotency-conflict"))
+
+    @app.exception_handler(LimitExceeded)
+    async def _limit(request: Request, exc: LimitExceeded) -> JSONResponse:
+        return problem_response(request, Problem(429, "Limit exceeded", str(exc), kind="limit-exceeded"))
+
+    @app.exception_handler(AdamantError)
+    async def _adamant(request: Request, exc: AdamantError) -> JSONResponse:
+        if isinstance(exc, DatasetError):
+            errors = [{"path": "dataset", "message": str(exc), "column": exc.column, "row": exc.row}]
+            return problem_response(request, Problem(422, "Invalid dataset", str(exc), kind="dataset-error", errors=errors))
+        if isinstance(exc, SpecError):
+            errors = [{"path": exc.path, "message": exc.reason}]
+            return problem_response(request, Problem(422, "Invalid spec", str(exc), kind="spec-error", errors=errors))
+        if isinstance(exc, CheckpointError):
+            return problem_response(request, Problem(409, "Checkpoint unavailable", str(exc), kind="checkpoint-error"))
+        return problem_response(request, Problem(400, "Bad request", str(exc)))

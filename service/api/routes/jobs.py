@@ -1,0 +1,98 @@
+"""Jobs: submit, dry run, list, show, cancel, resume."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Request, Response, status
+
+from adamant.dispatch import dispatch
+from adamant.spec import JobSpec
+from adamant.store import jobs as store_jobs
+from adamant.store.states import JobStatus
+from service.api.deps import CallerDep, CeleryDep, SessionDep, SettingsDep
+from service.api.schemas import JobList, JobOut, ValidationReport
+from service.dry_run import dry_run
+from service.submission import submit
+from service.views import job_view
+
+router = APIRouter(prefix="/v1", tags=["jobs"])
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)]
+
+
+@router.post("/jobs", status_code=status.HTTP_202_ACCEPTED, response_model=JobOut)
+def submit_job(
+    spec: JobSpec,
+    caller: CallerDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    celery: CeleryDep,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+) -> JobOut:
+    """Queue a training job. Answers 202 with the job and its Location; retrying with the same
+    Idempotency-Key returns the same job instead of a second one."""
+    job, created = submit(session, celery, settings, caller.tenant_id, spec, idempotency_key=idempotency_key)
+    response.headers["Location"] = f"/v1/jobs/{job.id}"
+    if not created:
+        response.headers["Idempotent-Replayed"] = "true"
+    return job_view(job, store_jobs.job_events(session, job.id))
+
+
+@router.post("/jobs:validate", response_model=ValidationReport)
+def validate_job(spec: JobSpec, caller: CallerDep, session: SessionDep, settings: SettingsDep) -> ValidationReport:
+    """Dry run: check the spec against its dataset (columns, target, types) and estimate steps and
+    checkpoint size. Nothing is queued."""
+    return ValidationReport(**dry_run(session, settings, caller.tenant_id, spec, settings.artifact_root))
+
+
+@router.get("/jobs", response_model=JobList)
+def list_jobs(
+    caller: CallerDep,
+    session: SessionDep,
+    status_: Annotated[list[JobStatus] | None, Query(alias="status")] = None,
+    parent_id: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: str | None = None,
+) -> JobList:
+    """The caller's jobs, newest first, paged by cursor; filter with ?status=running&status=queued."""
+    jobs, next_cursor = store_jobs.list_jobs(
+        session, caller.tenant_id, statuses=status_, parent_id=parent_id, limit=limit, cursor=cursor
+    )
+    return JobList(jobs=[job_view(job) for job in jobs], next_cursor=next_cursor)
+
+
+def _etag(job_id: str, version: int) -> str:
+    return f'W/"{job_id}-{version}"'
+
+
+@router.get("/jobs/{job_id}", response_model=JobOut, responses={304: {"description": "Not modified (ETag)"}})
+def show_job(job_id: str, caller: CallerDep, session: SessionDep, request: Request, response: Response) -> JobOut | Response:
+    """Status, progress (step, epoch, fraction, steps/s, ETA), best metrics, error, and the history
+    of state changes. Send If-None-Match with the last ETag: an unchanged job answers 304."""
+    job = store_jobs.get_job(session, caller.tenant_id, job_id)
+    etag = _etag(job.id, job.version)
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
+    response.headers["ETag"] = etag
+    return job_view(job, store_jobs.job_events(session, job.id))
+
+
+@router.post("/jobs/{job_id}/cancel", status_code=status.HTTP_202_ACCEPTED, response_model=JobOut)
+def cancel_job(job_id: str, caller: CallerDep, session: SessionDep) -> JobOut:
+    """A queued job is cancelled at once; a running one becomes `cancelling` and stops at its next
+    step (with a checkpoint, so it can be resumed)."""
+    job = store_jobs.request_cancel(session, caller.tenant_id, job_id)
+    return job_view(job, store_jobs.job_events(session, job.id))
+
+
+@router.post("/jobs/{job_id}/resume", status_code=status.HTTP_202_ACCEPTED, response_model=JobOut)
+def resume_job(job_id: str, caller: CallerDep, session: SessionDep, celery: CeleryDep) -> JobOut:
+    """Queue a cancelled or failed job again; it continues from its latest checkpoint."""
+    job = store_jobs.resume_job(session, caller.tenant_id, job_id)
+    try:
+        dispatch(session, celery, job.id, job.queue, job.priority)
+    except Exception:  # the outbox sweep publishes it
+        pass
+    job = store_jobs.get_job(session, caller.tenant_id, job_id)
+    return job_view(job, store_jobs.job_events(session, job.id))

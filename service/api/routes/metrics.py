@@ -1,0 +1,74 @@
+"""A job's metrics (incremental or downsampled), logs and live event stream."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import StreamingResponse
+
+from adamant.store import jobs as store_jobs
+from adamant.store import logs as store_logs
+from adamant.store import metrics as store_metrics
+from service.api.deps import CallerDep, SessionDep
+from service.api.schemas import DownsampledMetrics, LogsPage, MetricsPage
+from service.events import job_event_stream
+from service.views import log_view, metric_view
+
+router = APIRouter(prefix="/v1/jobs/{job_id}", tags=["metrics"])
+Names = Annotated[list[str] | None, Query(description="Only these metrics (repeat: ?names=loss&names=val_auc, or comma-separated)")]
+
+
+def _names(names: list[str] | None) -> list[str] | None:
+    if not names:
+        return None
+    return [n for part in names for n in part.split(",") if n]
+
+
+@router.get("/metrics", response_model=MetricsPage | DownsampledMetrics)
+def job_metrics(
+    job_id: str,
+    caller: CallerDep,
+    session: SessionDep,
+    after: Annotated[int, Query(ge=0, description="Cursor: return only points after it")] = 0,
+    names: Names = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 5000,
+    max_points: Annotated[int | None, Query(ge=2, le=10_000, description="Downsample each series to at most N points (min/max/last per bucket)")] = None,
+) -> MetricsPage | DownsampledMetrics:
+    """Incremental: `?after=CURSOR` returns only new points and the next cursor, so a poll moves
+    only new bytes. `?max_points=N` returns the whole history downsampled instead."""
+    job = store_jobs.get_job(session, caller.tenant_id, job_id)
+    if max_points is not None:
+        series = store_metrics.downsample_metrics(session, job_id, names=_names(names), max_points=max_points)
+        return DownsampledMetrics(
+            series={name: [metric_view(p) for p in points] for name, points in series.items()},
+            max_points=max_points,
+            job_status=str(job.status),
+        )
+    points, cursor = store_metrics.next_metrics(session, job_id, after=after, names=_names(names), limit=limit)
+    return MetricsPage(points=[metric_view(p) for p in points], next_cursor=cursor, job_status=str(job.status))
+
+
+@router.get("/logs", response_model=LogsPage)
+def job_logs(
+    job_id: str,
+    caller: CallerDep,
+    session: SessionDep,
+    after: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+) -> LogsPage:
+    store_jobs.get_job(session, caller.tenant_id, job_id)
+    lines, cursor = store_logs.next_logs(session, job_id, after=after, limit=limit)
+    return LogsPage(lines=[log_view(line) for line in lines], next_cursor=cursor)
+
+
+@router.get("/events", response_class=StreamingResponse)
+def job_events(job_id: str, caller: CallerDep, session: SessionDep, request: Request, after: int = 0) -> StreamingResponse:
+    """Server-Sent Events: `state` (each status change), `metrics` (new points), `checkpoint`,
+    `progress`, and `end` when the job has finished."""
+    store_jobs.get_job(session, caller.tenant_id, job_id)
+    return StreamingResponse(
+        job_event_stream(request, caller.tenant_id, job_id, after),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

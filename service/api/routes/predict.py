@@ -1,0 +1,31 @@
+"""Score a few rows with a job's trained model (its saved preprocessing applied)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+
+from adamant.exceptions import CheckpointError
+from adamant.store import checkpoints as store_checkpoints
+from adamant.store import jobs as store_jobs
+from service.api.deps import CallerDep, SessionDep, SettingsDep
+from service.api.schemas import PredictRequest, PredictResponse
+from service.scoring import predict_rows, scorer_for
+
+router = APIRouter(prefix="/v1/jobs/{job_id}", tags=["predict"])
+
+
+@router.post("/predict", response_model=PredictResponse)
+def predict(job_id: str, body: PredictRequest, caller: CallerDep, session: SessionDep, settings: SettingsDep, request: Request) -> PredictResponse:
+    """Rows in (JSON objects with the training columns), one output per row out: `score`/`label`
+    (classification), `prediction` (regression, ratings), `segment`, or the top-k items per user
+    when rows carry only a user id."""
+    store_jobs.get_job(session, caller.tenant_id, job_id)
+    checkpoint = (
+        store_checkpoints.best_checkpoint(session, job_id)
+        if body.checkpoint == "best"
+        else store_checkpoints.get_checkpoint(session, job_id, body.checkpoint)
+    )
+    if checkpoint is None:
+        raise CheckpointError(f"job {job_id} has no checkpoint to predict with yet")
+    scorer = scorer_for(request.app.state.scorers, settings.artifact_root / checkpoint.path, checkpoint.sha256)
+    return PredictResponse(job_id=job_id, checkpoint_step=checkpoint.step, predictions=predict_rows(scorer, body.rows, body.top_k))

@@ -1,0 +1,206 @@
+"""Response bodies of the API (pydantic at the edge). Requests reuse adamant.spec.JobSpec."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+def iso(value: Any) -> str | None:
+    """Timestamps leave as ISO 8601 UTC, whatever the store keeps (epoch seconds or datetime)."""
+    if value is None:
+        return None
+    if isinstance(value, (int, float)):
+        value = datetime.fromtimestamp(float(value), tz=timezone.utc)
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value.isoformat().replace("+00:00", "Z")
+    return str(value)
+
+
+class Out(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ProgressOut(Out):
+    step: int = 0
+    total_steps: int | None = None
+    epoch: float = 0.0
+    total_epochs: int | None = None
+    fraction: float = 0.0
+    samples_per_s: float | None = None
+    steps_per_s: float | None = None
+    eta_s: float | None = None
+    elapsed_s: float | None = None
+
+
+class ErrorOut(Out):
+    type: str
+    message: str
+    failure_class: str | None = Field(None, description="user: fix the spec or data; infrastructure: retried up to max_restarts")
+    column: str | None = None
+    row: int | None = None
+    path: str | None = None
+
+
+class EventOut(Out):
+    seq: int
+    from_status: str | None
+    to_status: str
+    at: str | None
+    reason: str | None = None
+    attempt: int | None = None
+
+
+class JobOut(Out):
+    id: str
+    name: str | None
+    kind: str
+    task: str
+    status: str
+    phase: str | None
+    queue: str
+    priority: int
+    attempt: int
+    max_restarts: int
+    device: str | None
+    worker: str | None
+    progress: ProgressOut
+    best_metrics: dict[str, float | None]
+    last_metrics: dict[str, float | None]
+    result: dict[str, Any] | None
+    error: ErrorOut | None
+    cancel_requested: bool
+    created_at: str | None
+    queued_at: str | None
+    started_at: str | None
+    finished_at: str | None
+    updated_at: str | None
+    parent_id: str | None = None
+    history: list[EventOut] = Field(default_factory=list)
+    spec: dict[str, Any]
+    links: dict[str, str]
+
+
+class JobList(Out):
+    jobs: list[JobOut]
+    next_cursor: str | None
+
+
+class MetricPointOut(Out):
+    seq: int
+    step: int
+    epoch: float | None
+    name: str
+    value: float | None
+    time: float | None
+
+
+class MetricsPage(Out):
+    points: list[MetricPointOut]
+    next_cursor: int
+    job_status: str
+
+
+class DownsampledMetrics(Out):
+    series: dict[str, list[MetricPointOut]]
+    max_points: int
+    job_status: str
+
+
+class LogLineOut(Out):
+    seq: int
+    time: float | None
+    level: str
+    message: str
+
+
+class LogsPage(Out):
+    lines: list[LogLineOut]
+    next_cursor: int
+
+
+class CheckpointOut(Out):
+    id: str
+    step: int
+    epoch: float | None
+    sha256: str
+    size_bytes: int
+    metrics: dict[str, float | None]
+    is_best: bool
+    created_at: str | None
+    files: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    download: str
+
+
+class CheckpointList(Out):
+    checkpoints: list[CheckpointOut]
+
+
+class DatasetOut(Out):
+    id: str
+    name: str
+    ref: str
+    format: str | None
+    size_bytes: int
+    sha256: str
+    rows: int | None
+    created_at: str | None
+    schema_: dict[str, Any] | None = Field(None, alias="schema", serialization_alias="schema")
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class DatasetList(Out):
+    datasets: list[DatasetOut]
+    next_cursor: str | None
+
+
+class BuiltinDatasetOut(Out):
+    name: str
+    ref: str
+    title: str
+    description: str
+    task: str | None
+    target: str | None
+    drop: list[str]
+    id_column: str | None
+    rows: int | None
+    licence: str
+    source: str
+    citation: str | None = None
+
+
+class PredictRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    rows: list[dict[str, Any]] = Field(..., min_length=1, max_length=10_000)
+    top_k: int = Field(10, ge=1, le=1000)
+    checkpoint: str = Field("best", description="'best' or a checkpoint id")
+
+
+class PredictResponse(Out):
+    job_id: str
+    checkpoint_step: int
+    predictions: list[dict[str, Any]]
+
+
+class ValidationReport(Out):
+    valid: bool
+    dataset: dict[str, Any]
+    estimate: dict[str, Any]
+    warnings: list[str]
+
+
+class TenantCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(..., min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")
+    max_concurrent_jobs: int | None = Field(None, ge=1, le=1000)
+
+
+class TenantCreated(Out):
+    tenant_id: str
+    name: str
+    api_key: str = Field(..., description="Shown once; store it now.")

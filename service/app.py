@@ -1,0 +1,72 @@
+"""The FastAPI application: wiring only — settings, database, Celery, routes, background sweeps."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from adamant.queue import make_celery
+from adamant.settings import Settings, get_settings
+from adamant.store import migrate
+from adamant.store.db import make_engine, make_session_factory
+from service import bootstrap, reaper
+from service.api import problems
+from service.api.deps import AuthFailures
+from service.api.routes import checkpoints, datasets, health, jobs, metrics, predict, tenants
+from service.upload_limit import UploadLimit
+
+log = logging.getLogger("adamant.service")
+DASHBOARD = Path(__file__).parent / "dashboard"
+
+
+def create_app(settings: Settings | None = None, *, run_sweeps: bool = True) -> FastAPI:
+    settings = settings or get_settings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        sweeper = asyncio.create_task(reaper.run_forever(app)) if run_sweeps else None
+        try:
+            yield
+        finally:
+            if sweeper is not None:
+                sweeper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sweeper
+            app.state.engine.dispose()
+
+    app = FastAPI(
+        title="Adamant",
+        version="1",
+        summary="Training-as-a-service for marketing data teams, on our own Adam core.",
+        lifespan=lifespan,
+    )
+    engine = make_engine(settings.database_url, pool_size=20, max_overflow=20) if not settings.database_url.startswith("sqlite") else make_engine(settings.database_url)
+    if settings.migrate_on_start:
+        migrate.upgrade(engine)
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessions = make_session_factory(engine)
+    app.state.celery = make_celery(settings, name="adamant-service")
+    app.state.auth_cache = {}
+    app.state.auth_failures = AuthFailures()
+    app.state.scorers = {}
+    bootstrap.ensure_keys(app.state.sessions, settings)
+
+    problems.install(app)
+    for module in (health, tenants, datasets, jobs, metrics, checkpoints, predict):
+        app.include_router(module.router)
+    if DASHBOARD.exists():
+        app.mount("/", StaticFiles(directory=DASHBOARD, html=True), name="dashboard")
+    return app
+
+
+def create_asgi_app() -> UploadLimit:
+    """What uvicorn serves: the app behind the streaming body-size cap (`--factory`)."""
+    settings = get_settings()
+    return UploadLimit(create_app(settings), max_bytes=settings.upload_max_bytes)

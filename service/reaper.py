@@ -1,0 +1,47 @@
+"""The service's background sweep: requeue jobs whose lease lapsed, publish what was not sent.
+
+Every ADAMANT_REAPER_INTERVAL_S (2 s): running jobs whose worker stopped heartbeating go
+back to the queue (or fail after max_restarts); then every queued job whose "run job X"
+message was never published — the service died between commit and publish, the broker lost
+it, or it was requeued — is published again. Several service processes may sweep at once:
+each transition is a guarded UPDATE, and a duplicated message finds the job already claimed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from fastapi import FastAPI
+
+from adamant.dispatch import dispatch
+from adamant.store import jobs as store_jobs
+
+log = logging.getLogger("adamant.reaper")
+
+
+def sweep_once(sessions, celery, stale_after_s: float) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    with sessions() as session:
+        reaped = store_jobs.reap_expired_leases(session)
+        for job_id, status in reaped:
+            log.warning("job %s: lease lapsed -> %s", job_id, status)
+        pending = store_jobs.jobs_to_dispatch(session, stale_after_s=stale_after_s)
+        published = 0
+        for job in pending:
+            try:
+                dispatch(session, celery, job.id, job.queue, job.priority)
+                published += 1
+            except Exception as exc:  # broker down: the next sweep tries again
+                log.warning("job %s: could not publish (%s); will retry", job.id, exc)
+                break
+    return {"reaped": len(reaped), "published": published}
+
+
+async def run_forever(app: FastAPI) -> None:
+    settings = app.state.settings
+    while True:
+        try:
+            await asyncio.to_thread(sweep_once, app.state.sessions, app.state.celery, settings.dispatch_stale_s)
+        except Exception as exc:  # the database may be restarting; keep sweeping
+            log.warning("sweep failed: %s", exc)
+        await asyncio.sleep(settings.reaper_interval_s)

@@ -1,0 +1,192 @@
+"""Real processes for integration tests: the API (uvicorn) and Celery workers, on either the
+embedded defaults (SQLite + filesystem broker) or the cluster setup (PostgreSQL + Redis).
+
+Each Stack gets its own home folder, database and broker (a fresh PostgreSQL database and a
+Redis database number flushed first), so stacks never see each other's jobs or messages.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from contextlib import closing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[2]
+PG_ADMIN_URL = os.environ.get("ADAMANT_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
+
+
+def free_port() -> int:
+    with closing(socket.socket()) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def postgres_available() -> bool:
+    try:
+        with closing(socket.create_connection(("127.0.0.1", 5432), timeout=1)):
+            return True
+    except OSError:
+        return False
+
+
+def redis_available() -> bool:
+    try:
+        with closing(socket.create_connection((REDIS_HOST, REDIS_PORT), timeout=1)) as s:
+            s.sendall(b"PING\r\n")
+            return s.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def create_pg_database() -> str:
+    import sqlalchemy as sa
+
+    name = f"adamant_it_{uuid.uuid4().hex[:10]}"
+    engine = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+    return PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+
+
+def drop_pg_database(url: str) -> None:
+    import sqlalchemy as sa
+
+    name = url.rsplit("/", 1)[1]
+    engine = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    engine.dispose()
+
+
+_redis_dbs = iter(range(3, 16))
+
+
+def fresh_redis_url() -> str:
+    db = next(_redis_dbs)
+    with closing(socket.create_connection((REDIS_HOST, REDIS_PORT), timeout=2)) as s:
+        s.sendall(f"SELECT {db}\r\nFLUSHDB\r\n".encode())
+        s.recv(64)
+    return f"redis://{REDIS_HOST}:{REDIS_PORT}/{db}"
+
+
+@dataclass
+class Stack:
+    kind: str  # embedded | cluster
+    home: Path
+    env: dict[str, str]
+    port: int
+    admin_key: str
+    database_url: str | None = None
+    processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+    logs: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def client(self, key: str | None = None, **kw: Any) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {key or self.admin_key}"}
+        return httpx.Client(base_url=self.base_url, headers=headers, timeout=30, **kw)
+
+    def _spawn(self, name: str, command: list[str], extra_env: dict[str, str] | None = None) -> subprocess.Popen:
+        log = self.home / f"{name}.log"
+        self.logs[name] = log
+        process = subprocess.Popen(
+            command, cwd=REPO, env={**self.env, **(extra_env or {})}, start_new_session=True,
+            stdout=log.open("ab"), stderr=subprocess.STDOUT,
+        )
+        self.processes[name] = process
+        return process
+
+    def start_api(self, workers: int = 1) -> None:
+        self._spawn("api", [sys.executable, "-m", "uvicorn", "service.app:create_asgi_app", "--factory",
+                            "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(workers), "--log-level", "warning"])
+        self.wait_ready()
+
+    def start_worker(self, name: str = "worker", concurrency: int = 1, queues: str = "cpu,gpu") -> subprocess.Popen:
+        return self._spawn(name, [sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker", "-Q", queues,
+                                  "-c", str(concurrency), "-n", f"{name}@%h", "--loglevel", "INFO"],
+                           {"ADAMANT_WORKER_NAME": name})
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.processes["api"].poll() is not None:
+                raise RuntimeError(f"api exited:\n{self.log_tail('api')}")
+            try:
+                if httpx.get(self.base_url + "/readyz", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"api not ready after {timeout}s:\n{self.log_tail('api')}")
+
+    def stop(self, name: str, sig: int = signal.SIGTERM, timeout: float = 30) -> None:
+        process = self.processes.pop(name, None)
+        if process is None or process.poll() is not None:
+            return
+        try:
+            os.killpg(process.pid, sig)
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+        except ProcessLookupError:
+            pass
+
+    def stop_all(self) -> None:
+        for name in list(self.processes):
+            self.stop(name, timeout=20)
+
+    def log_tail(self, name: str, lines: int = 60) -> str:
+        path = self.logs.get(name)
+        if path is None or not path.exists():
+            return ""
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def make_stack(kind: str, home: Path, **settings: str) -> Stack:
+    admin_key = "adm_test_" + secrets.token_urlsafe(24)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ADAMANT_") and k not in ("DATABASE_URL", "BROKER_URL")}
+    env.update({
+        "ADAMANT_HOME": str(home),
+        "ADAMANT_ADMIN_KEY": admin_key,
+        "ADAMANT_FILE_ROOTS": str(home / "files"),
+        "ADAMANT_LEASE_TTL_S": "10",
+        "ADAMANT_HEARTBEAT_S": "1",
+        "ADAMANT_REAPER_INTERVAL_S": "1",
+        "ADAMANT_TORCH_THREADS": "1",
+        "PYTHONUNBUFFERED": "1",
+        **settings,
+    })
+    (home / "files").mkdir(parents=True, exist_ok=True)
+    database_url = None
+    if kind == "cluster":
+        database_url = create_pg_database()
+        env["DATABASE_URL"] = database_url
+        env["BROKER_URL"] = fresh_redis_url()
+    return Stack(kind, home, env, free_port(), admin_key, database_url)
+
+
+def wait_for_status(client: httpx.Client, job_id: str, statuses: set[str], timeout: float = 180) -> dict:
+    deadline = time.monotonic() + timeout
+    job: dict = {}
+    while time.monotonic() < deadline:
+        job = client.get(f"/v1/jobs/{job_id}").json()
+        if job.get("status") in statuses:
+            return job
+        time.sleep(0.3)
+    raise AssertionError(f"job {job_id} never reached {statuses}; last: {job.get('status')} {job.get('error')}")

@@ -1,0 +1,187 @@
+"""The engine's Reporter that writes to the database: metrics, logs, checkpoints, heartbeats.
+
+Every write carries the lease's fencing token, so a trainer that lost its lease (paused past
+its TTL, then resumed) has each write refused and stops at its next step. Writes are batched:
+metric points and log lines are buffered and flushed together at most every `flush_s`, and
+the heartbeat (with progress) rides along, so a step costs no database round trip.
+`should_stop` answers from memory — the cancel flag comes back with each heartbeat.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+
+from adamant.store import checkpoints as store_checkpoints
+from adamant.store import jobs as store_jobs
+from adamant.store import logs as store_logs
+from adamant.store import metrics as store_metrics
+from adamant.store.exceptions import LeaseLost
+from adamant.store.jobs import Lease
+from worker.engine.reporting import CheckpointInfo, MetricPoint, Progress
+
+FLUSH_S = 1.0
+MAX_BUFFER = 2000
+
+
+class DatabaseReporter:
+    def __init__(
+        self,
+        sessions: Callable[[], Session],
+        lease: Lease,
+        *,
+        ttl_s: float,
+        heartbeat_s: float,
+        run_dir: Path,
+        artifact_root: Path,
+    ) -> None:
+        self.sessions = sessions
+        self.lease = lease
+        self.ttl_s = ttl_s
+        self.heartbeat_s = heartbeat_s
+        self.run_dir = run_dir
+        self.artifact_root = artifact_root
+        self.cancel_requested = False
+        self._lost: LeaseLost | None = None
+        self._points: list[tuple[int, float, str, float | None, float]] = []
+        self._logs: list[tuple[float, str, str]] = []
+        self._progress: Progress | None = None
+        self._last_flush = 0.0
+        self._lock = threading.Lock()
+        self._stop_keepalive = threading.Event()
+        self._keepalive: threading.Thread | None = None
+
+    # -- the Reporter protocol ------------------------------------------------------------
+    def progress(self, progress: Progress) -> None:
+        self._progress = progress
+        self._maybe_flush()
+
+    def metrics(self, points: Sequence[MetricPoint]) -> None:
+        with self._lock:
+            self._points.extend((p.step, p.epoch, p.name, p.value, p.time) for p in points)
+        if any(p.name.startswith("val_") for p in points) or len(self._points) >= MAX_BUFFER:
+            self.flush()  # evaluation results are rare and what people wait for
+        else:
+            self._maybe_flush()
+
+    def checkpoint(self, info: CheckpointInfo) -> None:
+        self.flush()  # points up to the checkpoint land before it does
+        pruned = sorted(p for p in (self.run_dir / "checkpoints").iterdir() if p.name.startswith("step-")) if (self.run_dir / "checkpoints").exists() else []
+        kept = {self._relative(p) for p in pruned}
+        with self.sessions() as session:
+            store_checkpoints.record_checkpoint(
+                session,
+                self.lease,
+                step=info.step,
+                epoch=info.epoch,
+                path=self._relative(info.path),
+                sha256=info.sha256,
+                size_bytes=info.size_bytes,
+                metrics=_finite(info.metrics),
+                is_best=info.is_best,
+            )
+            known = [c.path for c in store_checkpoints.list_checkpoints(session, self.lease.job_id)]
+            gone = [path for path in known if path not in kept]
+            if gone:
+                store_checkpoints.forget_checkpoints(session, self.lease, gone)
+
+    def log(self, message: str, level: str = "info") -> None:
+        with self._lock:
+            self._logs.append((time.time(), level, message))
+        self._maybe_flush()
+
+    def resumed(self, step: int) -> None:
+        """A (re)started attempt continues from `step`: later points of earlier attempts go."""
+        with self.sessions() as session:
+            store_metrics.drop_metrics_after(session, self.lease, step)
+
+    def should_stop(self) -> bool:
+        """True once a cancel was requested. A lost lease raises LeaseLost instead: the loop
+        must stop without writing anything more, not even a checkpoint."""
+        if self._lost is not None:
+            raise self._lost
+        if time.monotonic() - self._last_flush > self.heartbeat_s:
+            self.flush()
+        return self.cancel_requested
+
+    # -- writing ----------------------------------------------------------------------------
+    def _maybe_flush(self) -> None:
+        if time.monotonic() - self._last_flush >= FLUSH_S:
+            self.flush()
+
+    def flush(self, phase: str | None = None) -> None:
+        """Write buffered points and logs and heartbeat, all fenced by the lease token."""
+        with self._lock:
+            points, self._points = self._points, []
+            logs, self._logs = self._logs, []
+        self._last_flush = time.monotonic()
+        try:
+            with self.sessions() as session:
+                if points:
+                    store_metrics.append_metrics(session, self.lease, [(s, e, n, _finite_value(v), t) for s, e, n, v, t in points])
+                if logs:
+                    store_logs.append_logs(session, self.lease.job_id, logs, lease=self.lease)
+                self.cancel_requested = store_jobs.heartbeat(
+                    session, self.lease, self.ttl_s, progress=_progress_dict(self._progress), phase=phase
+                )
+        except LeaseLost as exc:
+            self._lost = exc
+            raise
+
+    def heartbeat(self, phase: str | None = None) -> None:
+        self.flush(phase=phase)
+
+    # -- keeping the lease during long phases with no steps (loading, k-means) --------------
+    def start_keepalive(self) -> None:
+        def beat() -> None:
+            while not self._stop_keepalive.wait(self.heartbeat_s):
+                if time.monotonic() - self._last_flush > self.heartbeat_s:
+                    try:
+                        self.flush()
+                    except LeaseLost:
+                        return
+                    except Exception:  # a database hiccup: the next beat retries
+                        continue
+
+        self._keepalive = threading.Thread(target=beat, name="lease-keepalive", daemon=True)
+        self._keepalive.start()
+
+    def stop_keepalive(self) -> None:
+        self._stop_keepalive.set()
+        if self._keepalive is not None:
+            self._keepalive.join(timeout=5)
+
+    def _relative(self, path: Path) -> str:
+        try:
+            return str(Path(path).resolve().relative_to(self.artifact_root.resolve()))
+        except ValueError:
+            return str(path)
+
+
+def _finite_value(value: float | None) -> float | None:
+    if value is None or value != value or value in (float("inf"), float("-inf")):
+        return None
+    return float(value)
+
+
+def _finite(values: dict[str, float]) -> dict[str, float | None]:
+    return {k: _finite_value(v) for k, v in values.items()}
+
+
+def _progress_dict(progress: Progress | None) -> dict[str, float | int | None] | None:
+    if progress is None:
+        return None
+    return {
+        "step": progress.step,
+        "total_steps": progress.total_steps,
+        "epoch": round(progress.epoch, 4),
+        "total_epochs": progress.total_epochs,
+        "fraction": round(progress.fraction, 4),
+        "samples_per_s": round(progress.samples_per_s, 1),
+        "eta_s": round(progress.eta_s, 1) if progress.eta_s is not None else None,
+        "elapsed_s": round(progress.elapsed_s, 1),
+    }

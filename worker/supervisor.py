@@ -1,0 +1,172 @@
+"""Running one job: claim it, train it in a supervised process, and settle how it ended.
+
+`run_job` is what the Celery task calls (and what tests call directly). It claims the job in
+the database — a duplicated or stale message finds nothing to claim and returns — then starts
+`worker.trainer_process` in a new session (its own process group, a fresh interpreter) and
+watches it:
+
+- every `poll_s` it re-reads the job: if another worker holds the lease now, the trainer is
+  killed (it would be refused anyway); if a cancel has waited longer than the grace period,
+  the trainer's group gets SIGTERM, then SIGKILL, and the job is recorded cancelled;
+- past the hard time limit (the spec's time limit, or the tenant's, plus a grace period) the
+  group is killed and the job fails with the reason;
+- when the trainer exits, its code says what it already recorded (see trainer_process); a crash
+  or a kill -9 is an infrastructure failure: the job goes back to the queue (attempt + 1,
+  resuming from its latest checkpoint) until max_restarts, then fails with the reason.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from adamant.dispatch import dispatch
+from adamant.queue import make_celery
+from adamant.settings import Settings, get_settings
+from adamant.spec import JobSpec
+from adamant.store import jobs as store_jobs
+from adamant.store import tenants as store_tenants
+from adamant.store.db import make_engine, make_session_factory
+from adamant.store.exceptions import LeaseLost
+from adamant.store.jobs import Lease
+from worker.trainer_process import EXIT_LEASE_LOST, EXIT_RECORDED
+
+log = logging.getLogger("adamant.supervisor")
+POLL_S = 1.0
+
+
+@dataclass
+class Outcome:
+    job_id: str
+    claimed: bool
+    exit_code: int | None = None
+    action: str = ""  # recorded | requeued | failed | cancelled | lease_lost | skipped
+
+
+def worker_name(settings: Settings) -> str:
+    return settings.worker_name or f"{socket.gethostname()}:{os.getpid()}"
+
+
+def run_job(job_id: str, settings: Settings | None = None) -> Outcome:
+    settings = settings or get_settings()
+    sessions = make_session_factory(make_engine(settings.database_url))
+    with sessions() as session:
+        lease = store_jobs.claim_job(session, job_id, worker_name(settings), settings.lease_ttl_s)
+    if lease is None:
+        log.info("job %s: not claimable (already running, finished or cancelled); message ignored", job_id)
+        return Outcome(job_id, claimed=False, action="skipped")
+    log.info("job %s: claimed, attempt %s, token %s", job_id, lease.attempt, lease.token)
+    return supervise(settings, sessions, lease)
+
+
+def _trainer_command(lease: Lease) -> list[str]:
+    return [sys.executable, "-m", "worker.trainer_process", lease.job_id, str(lease.token)]
+
+
+def _hard_limit_s(settings: Settings, spec: JobSpec, tenant_limit_s: float | None) -> float | None:
+    limits = [x for x in (spec.training.time_limit_s, tenant_limit_s) if x]
+    return min(limits) + settings.time_limit_grace_s if limits else None
+
+
+def supervise(settings: Settings, sessions, lease: Lease) -> Outcome:  # type: ignore[no-untyped-def]
+    with sessions() as session:
+        job = store_jobs.get_job_any_tenant(session, lease.job_id)
+        spec = JobSpec.model_validate(job.spec)
+        tenant_limit = float(store_tenants.get_tenant(session, job.tenant_id).max_run_time_s)
+    log_path = settings.job_dir(lease.job_id) / f"trainer-attempt-{lease.attempt}.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    hard_limit = _hard_limit_s(settings, spec, tenant_limit)
+    started = time.monotonic()
+    cancel_seen_at: float | None = None
+    with log_path.open("ab") as output:
+        process = subprocess.Popen(
+            _trainer_command(lease), stdout=output, stderr=subprocess.STDOUT, start_new_session=True, cwd=os.getcwd()
+        )
+        while True:
+            try:
+                code = process.wait(timeout=POLL_S)
+                break
+            except subprocess.TimeoutExpired:
+                pass
+            with sessions() as session:
+                current = store_jobs.get_job_any_tenant(session, lease.job_id)
+            if current.lease_token != lease.token or current.status not in ("running", "cancelling"):
+                _kill_group(process)
+                log.warning("job %s: lease %s is no longer ours; trainer stopped", lease.job_id, lease.token)
+                return Outcome(lease.job_id, True, process.returncode, "lease_lost")
+            if current.status == "cancelling":
+                cancel_seen_at = cancel_seen_at or time.monotonic()
+                if time.monotonic() - cancel_seen_at > settings.cancel_grace_s:
+                    _kill_group(process)
+                    return _settle(sessions, lease, "cancelled", None, "cancel: trainer did not stop within the grace period")
+            if hard_limit is not None and time.monotonic() - started > hard_limit:
+                _kill_group(process)
+                return _settle(sessions, lease, "failed", {
+                    "type": "time_limit_exceeded",
+                    "message": f"the job ran past its time limit plus {settings.time_limit_grace_s:.0f}s of grace and was stopped",
+                    "failure_class": "user",
+                }, "time limit")
+    return _after_exit(settings, sessions, lease, code, log_path)
+
+
+def _after_exit(settings: Settings, sessions, lease: Lease, code: int, log_path: Path) -> Outcome:  # type: ignore[no-untyped-def]
+    if code == EXIT_LEASE_LOST:
+        return Outcome(lease.job_id, True, code, "lease_lost")
+    with sessions() as session:
+        job = store_jobs.get_job_any_tenant(session, lease.job_id)
+    still_ours = job.lease_token == lease.token and job.status in ("running", "cancelling")
+    if code == EXIT_RECORDED and not still_ours:
+        return Outcome(lease.job_id, True, code, "recorded")
+    if not still_ours:
+        return Outcome(lease.job_id, True, code, "lease_lost")
+    how = f"killed by signal {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
+    reason = f"training process {how}{_tail(log_path)}"
+    try:
+        with sessions() as session:
+            status = store_jobs.requeue_or_fail(session, lease, reason, "infrastructure")
+            if status == "queued":
+                requeued = store_jobs.get_job_any_tenant(session, lease.job_id)
+                dispatch(session, make_celery(settings), requeued.id, requeued.queue, requeued.priority)
+    except LeaseLost:
+        return Outcome(lease.job_id, True, code, "lease_lost")
+    log.warning("job %s: %s -> %s", lease.job_id, reason, status)
+    return Outcome(lease.job_id, True, code, "requeued" if status == "queued" else str(status))
+
+
+def _settle(sessions, lease: Lease, status: str, error: dict | None, why: str) -> Outcome:  # type: ignore[no-untyped-def]
+    try:
+        with sessions() as session:
+            store_jobs.finish_job(session, lease, status, error=error)
+    except LeaseLost:
+        return Outcome(lease.job_id, True, None, "lease_lost")
+    log.warning("job %s: %s (%s)", lease.job_id, status, why)
+    return Outcome(lease.job_id, True, None, status)
+
+
+def _kill_group(process: subprocess.Popen, grace_s: float = 10.0) -> None:
+    """SIGTERM the trainer's process group, then SIGKILL what is left after the grace."""
+    for sig, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=wait_s)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def _tail(log_path: Path, lines: int = 5) -> str:
+    try:
+        text = log_path.read_text(errors="replace").strip().splitlines()[-lines:]
+    except OSError:
+        return ""
+    return (": " + " | ".join(line[-300:] for line in text)) if text else ""

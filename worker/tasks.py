@@ -1,0 +1,13 @@
+"""Celery tasks: thin wrappers around plain functions that tests call directly."""
+
+from __future__ import annotations
+
+from adamant.queue import TRAIN_TASK
+from worker.celery_app import app
+from worker.supervisor import run_job
+
+
+@app.task(name=TRAIN_TASK, ignore_result=True, acks_late=False)
+def train(job_id: str) -> None:
+    """Run job `job_id` if this worker can claim it; the database says whether it should run."""
+    run_job(job_id)

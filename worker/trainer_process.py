@@ -1,0 +1,164 @@
+"""The training process: `python -m worker.trainer_process JOB_ID LEASE_TOKEN`.
+
+Started by the supervisor in its own process group, with a fresh interpreter (CUDA is only
+ever initialised here, never in a forked Celery child). It trains the job with the engine,
+reports through the fenced DatabaseReporter, and records how the job ended. Its exit code
+tells the supervisor what is left to do:
+
+    0  the job's outcome is recorded (succeeded, cancelled, or failed for a user reason)
+    4  the lease was lost (another worker owns the job now): nothing was written, nothing to do
+    5  an infrastructure failure (database unreachable, out of memory): retry within max_restarts
+    any other code or a signal: the process crashed; the supervisor treats it as infrastructure
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.exc import OperationalError
+
+from adamant.exceptions import AdamantError, CheckpointError
+from adamant.settings import Settings, get_settings
+from adamant.spec import JobSpec
+from adamant.store import checkpoints as store_checkpoints
+from adamant.store import datasets as store_datasets
+from adamant.store import jobs as store_jobs
+from adamant.store.db import make_engine, make_session_factory
+from adamant.store.exceptions import LeaseLost, NotFound
+from adamant.store.jobs import Lease
+
+EXIT_RECORDED, EXIT_LEASE_LOST, EXIT_INFRASTRUCTURE = 0, 4, 5
+log = logging.getLogger("adamant.trainer")
+
+
+def run_dir_for(settings: Settings, job_id: str) -> Path:
+    return settings.job_dir(job_id) / "run"
+
+
+def train_leased_job(settings: Settings, job_id: str, token: int) -> int:
+    import torch
+
+    from worker.db_reporter import DatabaseReporter
+    from worker.engine.run import run_training
+
+    if settings.torch_threads:
+        torch.set_num_threads(settings.torch_threads)
+    sessions = make_session_factory(make_engine(settings.database_url))
+    with sessions() as session:
+        job = store_jobs.get_job_any_tenant(session, job_id)
+        lease = Lease(job_id=job_id, token=token, attempt=job.attempt, worker=job.lease_owner or "")
+        tenant_id = job.tenant_id
+        spec = JobSpec.model_validate(job.spec)
+    run_dir = run_dir_for(settings, job_id)
+    reporter = DatabaseReporter(
+        sessions, lease, ttl_s=settings.lease_ttl_s, heartbeat_s=settings.heartbeat_s,
+        run_dir=run_dir, artifact_root=settings.artifact_root,
+    )
+
+    def uploads(dataset_id: str) -> Path:
+        with sessions() as session:
+            return settings.artifact_root / store_datasets.dataset_path(session, tenant_id, dataset_id)
+
+    reporter.start_keepalive()
+    try:
+        reporter.heartbeat(phase="loading")
+        reporter.log(f"attempt {lease.attempt} on {lease.worker or 'worker'} (pid {os.getpid()})")
+        init_from = _init_checkpoint(sessions, settings, tenant_id, spec)
+        result = run_training(
+            spec, run_dir, reporter, file_roots=settings.file_roots, uploads=uploads, init_from=init_from, resume=True
+        )
+        reporter.flush(phase="finishing")
+        status = "cancelled" if result.stop_reason == "cancelled" else "succeeded"
+        with sessions() as session:
+            store_jobs.finish_job(
+                session, lease, status,
+                best_metrics=_json_floats(result.best_metrics),
+                result=_json_floats({
+                    "stop_reason": result.stop_reason,
+                    "step": result.step,
+                    "epoch": result.epoch,
+                    "last_metrics": result.last_metrics,
+                    "resumed_from_step": result.resumed_from_step,
+                    "summary": result.summary,
+                }),
+            )
+        return EXIT_RECORDED
+    except LeaseLost:
+        return EXIT_LEASE_LOST
+    except AdamantError as exc:  # the user's data, spec or hyperparameters: fail now, with the reason
+        return _fail(sessions, reporter, lease, exc.to_dict() | {"failure_class": "user"})
+    except (OperationalError, MemoryError, OSError) as exc:
+        reporter.log(f"infrastructure failure: {type(exc).__name__}: {exc}", "error")
+        _safe_flush(reporter)
+        return EXIT_INFRASTRUCTURE
+    except Exception as exc:  # a bug of ours: fail with what happened rather than retry it forever
+        reporter.log(traceback.format_exc(), "error")
+        return _fail(sessions, reporter, lease, {
+            "type": "internal_error",
+            "message": f"{type(exc).__name__}: {exc} (a bug in Adamant; the log has the traceback)",
+            "failure_class": "infrastructure",
+        })
+    finally:
+        reporter.stop_keepalive()
+
+
+def _init_checkpoint(sessions, settings: Settings, tenant_id: str, spec: JobSpec) -> Path | None:  # type: ignore[no-untyped-def]
+    """init_from names a job of the same tenant; its best checkpoint warm-starts this one."""
+    if not spec.init_from:
+        return None
+    with sessions() as session:
+        try:
+            store_jobs.get_job(session, tenant_id, spec.init_from)
+        except NotFound as exc:
+            raise CheckpointError(f"init_from: no job {spec.init_from!r}") from exc
+        best = store_checkpoints.best_checkpoint(session, spec.init_from)
+    if best is None:
+        raise CheckpointError(f"init_from: job {spec.init_from!r} has no checkpoint yet")
+    return settings.artifact_root / best.path
+
+
+def _fail(sessions, reporter, lease: Lease, error: dict[str, Any]) -> int:  # type: ignore[no-untyped-def]
+    reporter.log(f"failed: {error['message']}", "error")
+    try:
+        _safe_flush(reporter)
+        with sessions() as session:
+            store_jobs.finish_job(session, lease, "failed", error=error)
+    except LeaseLost:
+        return EXIT_LEASE_LOST
+    return EXIT_RECORDED
+
+
+def _safe_flush(reporter) -> None:  # type: ignore[no-untyped-def]
+    try:
+        reporter.flush()
+    except LeaseLost:
+        raise
+    except Exception:  # the outcome matters more than the last log lines
+        pass
+
+
+def _json_floats(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _json_floats(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_floats(v) for v in value]
+    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+        return None
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    return train_leased_job(get_settings(), args[0], int(args[1]))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
