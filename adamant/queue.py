@@ -61,6 +61,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             "retry_on_timeout": True,
             "health_check_interval": 10,
         }
+        if settings.broker_prefix:
+            config["broker_transport_options"]["global_keyprefix"] = settings.broker_prefix
     return config
 
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import contextlib
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from adamant.queue import make_celery
@@ -18,6 +20,7 @@ from adamant.store.db import make_engine, make_session_factory
 from service import bootstrap, reaper
 from service.api import problems
 from service.api.deps import AuthFailures
+from service.snapshots import JobSnapshots
 from service.api.routes import checkpoints, datasets, health, jobs, metrics, predict, tenants
 from service.upload_limit import UploadLimit
 
@@ -56,6 +59,7 @@ def create_app(settings: Settings | None = None, *, run_sweeps: bool = True) -> 
     app.state.auth_cache = {}
     app.state.auth_failures = AuthFailures()
     app.state.scorers = {}
+    app.state.snapshots = JobSnapshots(app.state.sessions, settings.poll_cache_s)
     bootstrap.ensure_keys(app.state.sessions, settings)
 
     problems.install(app)
@@ -63,10 +67,19 @@ def create_app(settings: Settings | None = None, *, run_sweeps: bool = True) -> 
         app.include_router(module.router)
     if DASHBOARD.exists():
         app.mount("/", StaticFiles(directory=DASHBOARD, html=True), name="dashboard")
+    else:
+        @app.get("/", include_in_schema=False)
+        def root() -> RedirectResponse:
+            return RedirectResponse("/docs")
     return app
 
 
 def create_asgi_app() -> UploadLimit:
     """What uvicorn serves: the app behind the streaming body-size cap (`--factory`)."""
     settings = get_settings()
-    return UploadLimit(create_app(settings), max_bytes=settings.upload_max_bytes)
+    app = UploadLimit(create_app(settings), max_bytes=settings.upload_max_bytes)
+    # Everything built so far lives as long as the process: keep it out of the cyclic GC's
+    # generations, so collections stay short under load (fewer long-tail latencies).
+    gc.collect()
+    gc.freeze()
+    return app

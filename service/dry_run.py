@@ -19,6 +19,7 @@ from adamant.datasets import load_dataset
 from adamant.preparation import prepare_training_data
 from adamant.settings import Settings
 from adamant.spec import AutoencoderModel, JobSpec, LogisticModel, MatrixFactorizationModel, MLPModel
+from service.api.deps import Caller
 from service.submission import check_dataset_ref, check_limits
 
 MANIFEST_BYTES = 16_384  # the JSON manifest: spec, preprocessing, metrics (order of magnitude)
@@ -49,9 +50,10 @@ def parameter_count(spec: JobSpec, *, n_features: int, n_outputs: int, n_users: 
     raise TypeError(type(model).__name__)
 
 
-def dry_run(session: Session, settings: Settings, tenant_id: str, spec: JobSpec, uploads_root: Path) -> dict[str, Any]:
+def dry_run(session: Session, settings: Settings, caller: Caller, spec: JobSpec, uploads_root: Path) -> dict[str, Any]:
+    tenant_id = caller.tenant_id
     check_dataset_ref(session, settings, tenant_id, spec)
-    check_limits(session, tenant_id, spec)
+    check_limits(session, tenant_id, spec, max_epochs=caller.max_epochs, max_run_time_s=caller.max_run_time_s)
 
     def uploads(dataset_id: str) -> Path:
         from adamant.store import datasets as store_datasets

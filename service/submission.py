@@ -16,16 +16,15 @@ from celery import Celery
 from sqlalchemy.orm import Session
 
 from adamant.datasets import get_builtin, resolve_file
-from adamant.dispatch import dispatch
 from adamant.exceptions import DatasetError, SpecError
-from adamant.queue import queue_for
+from adamant.queue import publish_train, queue_for
 from adamant.settings import Settings
 from adamant.spec import JobSpec
 from adamant.store import datasets as store_datasets
 from adamant.store import jobs as store_jobs
-from adamant.store import tenants as store_tenants
 from adamant.store.exceptions import NotFound
 from adamant.store.models import Job
+from service.api.deps import Caller
 
 
 def request_hash(spec: JobSpec) -> str:
@@ -53,12 +52,12 @@ def check_dataset_ref(session: Session, settings: Settings, tenant_id: str, spec
     )
 
 
-def check_limits(session: Session, tenant_id: str, spec: JobSpec) -> None:
-    tenant = store_tenants.get_tenant(session, tenant_id)
-    if spec.training.epochs > tenant.max_epochs:
-        raise SpecError(f"at most {tenant.max_epochs} epochs for this tenant", path="training.epochs")
-    if spec.training.time_limit_s and spec.training.time_limit_s > tenant.max_run_time_s:
-        raise SpecError(f"at most {tenant.max_run_time_s} s for this tenant", path="training.time_limit_s")
+def check_limits(session: Session, tenant_id: str, spec: JobSpec, *, max_epochs: int, max_run_time_s: float) -> None:
+    """The tenant's caps, as 422s naming the field (the store enforces concurrency as a 429)."""
+    if spec.training.epochs > max_epochs:
+        raise SpecError(f"at most {max_epochs} epochs for this tenant", path="training.epochs")
+    if spec.training.time_limit_s and spec.training.time_limit_s > max_run_time_s:
+        raise SpecError(f"at most {max_run_time_s:.0f} s for this tenant", path="training.time_limit_s")
     if spec.init_from:
         try:
             store_jobs.get_job(session, tenant_id, spec.init_from)
@@ -70,14 +69,15 @@ def submit(
     session: Session,
     celery: Celery,
     settings: Settings,
-    tenant_id: str,
+    caller: Caller,
     spec: JobSpec,
     *,
     idempotency_key: str | None,
     parent_id: str | None = None,
 ) -> tuple[Job, bool]:
+    tenant_id = caller.tenant_id
     check_dataset_ref(session, settings, tenant_id, spec)
-    check_limits(session, tenant_id, spec)
+    check_limits(session, tenant_id, spec, max_epochs=caller.max_epochs, max_run_time_s=caller.max_run_time_s)
     job, created = store_jobs.submit_job(
         session,
         tenant_id,
@@ -89,10 +89,11 @@ def submit(
         idempotency_key=idempotency_key,
         request_hash=request_hash(spec),
         parent_id=parent_id,
+        dispatched=True,
     )
     if created:
         try:
-            dispatch(session, celery, job.id, job.queue, job.priority)
-        except Exception:  # broker down: the job is stored; the outbox sweep publishes it
-            pass
+            publish_train(celery, job.id, job.queue, job.priority)
+        except Exception:  # broker down: the job is stored; the next outbox sweep publishes it
+            store_jobs.mark_undispatched(session, job.id)
     return job, created

@@ -74,6 +74,11 @@ def job_view(job: Job, history: list[JobEvent] | None = None) -> JobOut:
     )
 
 
+def creation_event(job: Job) -> JobEvent:
+    """The one event a job just submitted has (what job_events would read back)."""
+    return JobEvent(job_id=job.id, seq=1, from_status=None, to_status=job.status, at=job.created_at, reason="submitted", attempt=0)
+
+
 def event_view(event: JobEvent) -> EventOut:
     return EventOut(
         seq=event.seq,

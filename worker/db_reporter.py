@@ -135,6 +135,15 @@ class DatabaseReporter:
     def heartbeat(self, phase: str | None = None) -> None:
         self.flush(phase=phase)
 
+    def finished(self, step: int, epoch: float) -> None:
+        """The run is over (completed, stopped early or at its time limit): progress reads done."""
+        last = self._progress
+        self._progress = Progress(
+            step=step, total_steps=max(step, 1), epoch=epoch, total_epochs=last.total_epochs if last else int(epoch),
+            samples_per_s=last.samples_per_s if last else 0.0, elapsed_s=last.elapsed_s if last else 0.0, eta_s=0.0,
+        )
+        self.flush(phase="finished")
+
     # -- keeping the lease during long phases with no steps (loading, k-means) --------------
     def start_keepalive(self) -> None:
         def beat() -> None:

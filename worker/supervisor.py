@@ -25,6 +25,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from adamant.dispatch import dispatch
@@ -34,7 +35,7 @@ from adamant.spec import JobSpec
 from adamant.store import jobs as store_jobs
 from adamant.store import tenants as store_tenants
 from adamant.store.db import make_engine, make_session_factory
-from adamant.store.exceptions import LeaseLost
+from adamant.store.exceptions import LeaseLost, NotFound
 from adamant.store.jobs import Lease
 from worker.trainer_process import EXIT_LEASE_LOST, EXIT_RECORDED
 
@@ -54,11 +55,21 @@ def worker_name(settings: Settings) -> str:
     return settings.worker_name or f"{socket.gethostname()}:{os.getpid()}"
 
 
+@lru_cache(maxsize=4)
+def sessions_for(database_url: str):  # type: ignore[no-untyped-def]
+    """One engine (and connection pool) per database per worker process, reused across tasks."""
+    return make_session_factory(make_engine(database_url))
+
+
 def run_job(job_id: str, settings: Settings | None = None) -> Outcome:
     settings = settings or get_settings()
-    sessions = make_session_factory(make_engine(settings.database_url))
-    with sessions() as session:
-        lease = store_jobs.claim_job(session, job_id, worker_name(settings), settings.lease_ttl_s)
+    sessions = sessions_for(settings.database_url)
+    try:
+        with sessions() as session:
+            lease = store_jobs.claim_job(session, job_id, worker_name(settings), settings.lease_ttl_s)
+    except NotFound:
+        log.warning("job %s: no such job in this database; message ignored", job_id)
+        return Outcome(job_id, claimed=False, action="skipped")
     if lease is None:
         log.info("job %s: not claimable (already running, finished or cancelled); message ignored", job_id)
         return Outcome(job_id, claimed=False, action="skipped")
@@ -97,10 +108,12 @@ def supervise(settings: Settings, sessions, lease: Lease) -> Outcome:  # type: i
                 pass
             with sessions() as session:
                 current = store_jobs.get_job_any_tenant(session, lease.job_id)
-            if current.lease_token != lease.token or current.status not in ("running", "cancelling"):
+            if current.lease_token != lease.token:
                 _kill_group(process)
                 log.warning("job %s: lease %s is no longer ours; trainer stopped", lease.job_id, lease.token)
                 return Outcome(lease.job_id, True, process.returncode, "lease_lost")
+            if current.status not in ("running", "cancelling"):
+                continue  # the trainer recorded the outcome and is exiting
             if current.status == "cancelling":
                 cancel_seen_at = cancel_seen_at or time.monotonic()
                 if time.monotonic() - cancel_seen_at > settings.cancel_grace_s:

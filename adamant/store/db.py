@@ -121,18 +121,26 @@ def translated_errors() -> Iterator[None]:
 
 
 @contextmanager
-def write_transaction(session: Session) -> Iterator[Session]:
+def write_transaction(session: Session, *, durable: bool = True) -> Iterator[Session]:
     """One atomic write that commits itself: BEGIN IMMEDIATE on SQLite; rollback and translate on error.
 
     A transaction the session already holds (a read left open by the caller) is committed
     first, so the write starts from a fresh snapshot.
+
+    durable=False lets PostgreSQL acknowledge the commit before its WAL reaches the disk
+    (synchronous_commit off for this transaction only): used for the worker's claim, heartbeats,
+    metrics and logs, where a crash of the database server can lose the last fraction of a
+    second of them — a lost claim is re-dispatched, a lost heartbeat is the next one — and the
+    worker's hot path saves an fsync per write. A user's submit is always durable.
     """
     if session.in_transaction():
         with translated_errors():
             session.commit()
     try:
         with translated_errors():
-            session.connection(execution_options={SQLITE_BEGIN_OPTION: "IMMEDIATE"})
+            connection = session.connection(execution_options={SQLITE_BEGIN_OPTION: "IMMEDIATE"})
+            if not durable and connection.dialect.name == "postgresql":
+                connection.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
             yield session
             session.commit()
     except BaseException:

@@ -1,4 +1,8 @@
-"""Errors the store raises; SQLAlchemy and driver errors are translated into these at its boundary."""
+"""Errors the store raises; SQLAlchemy and driver errors are translated into these at its boundary.
+
+Each pickles with its fields (__reduce__): Celery's prefork pool sends exceptions between
+processes, and a class whose __init__ takes fields would otherwise come back as another type.
+"""
 
 from __future__ import annotations
 
@@ -29,6 +33,9 @@ class NotFound(StoreError):
         self.what = what
         self.id = id
 
+    def __reduce__(self) -> tuple[type, tuple[object, ...]]:
+        return type(self), (self.what, self.id)
+
     def to_dict(self) -> dict[str, object]:
         return {"type": self.kind, "message": str(self), "what": self.what, "id": self.id}
 
@@ -42,6 +49,9 @@ class AlreadyExists(StoreError):
         super().__init__(f"{what} {key!r} already exists")
         self.what = what
         self.key = key
+
+    def __reduce__(self) -> tuple[type, tuple[object, ...]]:
+        return type(self), (self.what, self.key)
 
 
 class InvalidTransition(StoreError):
@@ -57,6 +67,9 @@ class InvalidTransition(StoreError):
         wanted = " or ".join(self.expected) or "nothing"
         change = f" to move to {to}" if to else ""
         super().__init__(f"job {job_id} is {actual}; it must be {wanted}{change}")
+
+    def __reduce__(self) -> tuple[type, tuple[object, ...]]:
+        return type(self), (self.job_id, self.expected, self.actual, self.to)
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -79,6 +92,9 @@ class LeaseLost(StoreError):
         self.job_id = job_id
         self.token = token
 
+    def __reduce__(self) -> tuple[type, tuple[object, ...]]:
+        return type(self), (self.job_id, self.token)
+
 
 class IdempotencyConflict(StoreError):
     """An Idempotency-Key was reused with a different request body."""
@@ -91,6 +107,9 @@ class IdempotencyConflict(StoreError):
         )
         self.idempotency_key = idempotency_key
         self.job_id = job_id
+
+    def __reduce__(self) -> tuple[type, tuple[object, ...]]:
+        return type(self), (self.idempotency_key, self.job_id)
 
     def to_dict(self) -> dict[str, object]:
         return {"type": self.kind, "message": str(self), "idempotency_key": self.idempotency_key, "job_id": self.job_id}
@@ -106,6 +125,9 @@ class LimitExceeded(StoreError):
         self.limit = limit
         self.value = value
         self.maximum = maximum
+
+    def __reduce__(self) -> tuple[type, tuple[object, ...]]:
+        return type(self), (self.limit, self.value, self.maximum)
 
     def to_dict(self) -> dict[str, object]:
         return {

@@ -153,8 +153,14 @@ def submit_job(
     request_hash: str | None = None,
     parent_id: str | None = None,
     kind: str = "train",
+    dispatched: bool = False,
 ) -> tuple[Job, bool]:
     """Store a new queued job; returns (job, created).
+
+    With dispatched=True the row is stored as already published (dispatched_at = now): the
+    caller publishes right after this commits and calls mark_undispatched if that fails. It
+    saves a commit on the submit path; if the process dies between commit and publish, the
+    outbox sweep re-publishes the job once dispatched_at is older than its stale window.
 
     The same idempotency key with the same request hash returns the existing job with
     created=False; with a different hash, IdempotencyConflict. A tenant over its
@@ -195,6 +201,7 @@ def submit_job(
             idempotency_key=idempotency_key,
             request_hash=request_hash,
             event_seq=1,
+            dispatched_at=db_now() if dispatched else None,
         )
         session.add(job)
         session.flush()
@@ -314,6 +321,12 @@ def job_events(session: Session, job_id: str, after_seq: int = 0) -> list[JobEve
         return list(session.scalars(query))
 
 
+def mark_undispatched(session: Session, job_id: str) -> None:
+    """Publishing failed: let the next outbox sweep publish the job."""
+    with write_transaction(session):
+        session.execute(update(Job).where(Job.id == job_id, Job.status == JobStatus.QUEUED).values(dispatched_at=None))
+
+
 def mark_dispatched(session: Session, job_id: str) -> bool:
     """Record that "run job X" was published; False when the job is no longer queued."""
     with write_transaction(session):
@@ -352,7 +365,7 @@ def claim_job(session: Session, job_id: str, worker: str, ttl_s: float) -> Lease
     """
     if ttl_s <= 0:
         raise ValueError("ttl_s must be > 0")
-    with write_transaction(session):
+    with write_transaction(session, durable=False):
         try:
             job = _transition(
                 session,
@@ -397,7 +410,7 @@ def heartbeat(
         values["phase"] = phase
     if device is not None:
         values["device"] = device
-    with write_transaction(session):
+    with write_transaction(session, durable=False):
         statement = update(Job).where(*_held(lease)).values(**values).returning(Job.status, Job.cancel_requested)
         row = session.execute(statement).one_or_none()
         if row is None:

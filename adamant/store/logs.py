@@ -28,7 +28,7 @@ def append_logs(session: Session, job_id: str, lines: Sequence[LogTuple], lease:
     """
     if lease is not None and lease.job_id != job_id:
         raise ValueError(f"lease is for job {lease.job_id}, not {job_id}")
-    with write_transaction(session):
+    with write_transaction(session, durable=False):
         if not lines:
             return _current_seq(session, job_id, lease)
         last_seq = advance_counter(session, job_id, "log_seq", len(lines), lease=lease)

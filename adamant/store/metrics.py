@@ -45,7 +45,7 @@ def append_metrics(session: Session, lease: Lease, points: Sequence[MetricTuple 
     jobs.last_metrics takes the newest value of each val_* metric. LeaseLost (and nothing
     written) when the lease is no longer held.
     """
-    with write_transaction(session):
+    with write_transaction(session, durable=False):
         job = lock_held_job(session, lease)
         if not points:
             return job.metric_seq

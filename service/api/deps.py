@@ -10,6 +10,7 @@ from typing import Annotated
 
 from celery import Celery
 from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
 from adamant.settings import Settings
@@ -25,6 +26,8 @@ class Caller:
     tenant_id: str
     tenant_name: str
     is_admin: bool
+    max_epochs: int
+    max_run_time_s: float
 
 
 def get_settings_dep(request: Request) -> Settings:
@@ -64,10 +67,19 @@ def _presented_key(request: Request) -> str | None:
     return request.headers.get("x-api-key") or None
 
 
-def get_caller(request: Request, session: Annotated[Session, Depends(get_session)]) -> Caller:
+def _authenticate(sessions, key: str) -> Caller | None:  # type: ignore[no-untyped-def]
+    with sessions() as session:
+        tenant = store_tenants.authenticate(session, key)
+    if tenant is None:
+        return None
+    return Caller(tenant.id, tenant.name, bool(tenant.is_admin), tenant.max_epochs, float(tenant.max_run_time_s))
+
+
+async def get_caller(request: Request) -> Caller:
     """The tenant behind the API key. Keys are checked by their sha256 digest (constant-time in
-    the store); a recent answer is cached per digest so a dashboard polling every second does
-    not pay a lookup per request. Failed attempts are counted per client and capped."""
+    the store); a recent answer is cached per digest for AUTH_CACHE_S, so a dashboard polling
+    every second does not pay a database lookup per request (a revoked key stops working within
+    that time). Failed attempts are counted per client address and capped."""
     state = request.app.state
     client = request.client.host if request.client else "unknown"
     key = _presented_key(request)
@@ -84,11 +96,10 @@ def get_caller(request: Request, session: Annotated[Session, Depends(get_session
     cached = state.auth_cache.get(digest)
     if cached is not None and cached[1] > time.monotonic():
         return cached[0]
-    tenant = store_tenants.authenticate(session, key)
-    if tenant is None:
+    caller = await run_in_threadpool(_authenticate, state.sessions, key)
+    if caller is None:
         state.auth_failures.record(client)
         raise unauthorized
-    caller = Caller(tenant.id, tenant.name, bool(tenant.is_admin))
     state.auth_cache[digest] = (caller, time.monotonic() + AUTH_CACHE_S)
     return caller
 

@@ -17,7 +17,7 @@ def _start(kind: str, home: Path) -> Stack:
         pytest.skip("cluster stack needs PostgreSQL on 127.0.0.1:5432 and Redis on 127.0.0.1:6379 (scripts/test.sh starts them)")
     stack = make_stack(kind, home)
     stack.start_api()
-    stack.start_worker()
+    stack.start_worker(queues="cpu")  # no GPU worker: device=cuda jobs stay queued, as on a CPU-only cluster
     return stack
 
 

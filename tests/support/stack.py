@@ -71,15 +71,10 @@ def drop_pg_database(url: str) -> None:
     engine.dispose()
 
 
-_redis_dbs = iter(range(3, 16))
-
-
-def fresh_redis_url() -> str:
-    db = next(_redis_dbs)
-    with closing(socket.create_connection((REDIS_HOST, REDIS_PORT), timeout=2)) as s:
-        s.sendall(f"SELECT {db}\r\nFLUSHDB\r\n".encode())
-        s.recv(64)
-    return f"redis://{REDIS_HOST}:{REDIS_PORT}/{db}"
+def fresh_redis_url() -> tuple[str, str]:
+    """Redis db 0 with a key prefix of this stack's own, so concurrent test runs and benchmarks
+    on one Redis never consume each other's messages."""
+    return f"redis://{REDIS_HOST}:{REDIS_PORT}/0", f"adamant-it-{uuid.uuid4().hex[:12]}:"
 
 
 @dataclass
@@ -169,6 +164,7 @@ def make_stack(kind: str, home: Path, **settings: str) -> Stack:
         "ADAMANT_HEARTBEAT_S": "1",
         "ADAMANT_REAPER_INTERVAL_S": "1",
         "ADAMANT_TORCH_THREADS": "1",
+        "ADAMANT_UPLOAD_MAX_BYTES": str(16 * 1024 * 1024),
         "PYTHONUNBUFFERED": "1",
         **settings,
     })
@@ -177,7 +173,7 @@ def make_stack(kind: str, home: Path, **settings: str) -> Stack:
     if kind == "cluster":
         database_url = create_pg_database()
         env["DATABASE_URL"] = database_url
-        env["BROKER_URL"] = fresh_redis_url()
+        env["BROKER_URL"], env["ADAMANT_BROKER_PREFIX"] = fresh_redis_url()
     return Stack(kind, home, env, free_port(), admin_key, database_url)
 
 

@@ -14,7 +14,7 @@ from service.api.deps import CallerDep, CeleryDep, SessionDep, SettingsDep
 from service.api.schemas import JobList, JobOut, ValidationReport
 from service.dry_run import dry_run
 from service.submission import submit
-from service.views import job_view
+from service.views import creation_event, job_view
 
 router = APIRouter(prefix="/v1", tags=["jobs"])
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)]
@@ -32,18 +32,19 @@ def submit_job(
 ) -> JobOut:
     """Queue a training job. Answers 202 with the job and its Location; retrying with the same
     Idempotency-Key returns the same job instead of a second one."""
-    job, created = submit(session, celery, settings, caller.tenant_id, spec, idempotency_key=idempotency_key)
+    job, created = submit(session, celery, settings, caller, spec, idempotency_key=idempotency_key)
     response.headers["Location"] = f"/v1/jobs/{job.id}"
     if not created:
         response.headers["Idempotent-Replayed"] = "true"
-    return job_view(job, store_jobs.job_events(session, job.id))
+        return job_view(job, store_jobs.job_events(session, job.id))
+    return job_view(job, [creation_event(job)])
 
 
 @router.post("/jobs:validate", response_model=ValidationReport)
 def validate_job(spec: JobSpec, caller: CallerDep, session: SessionDep, settings: SettingsDep) -> ValidationReport:
     """Dry run: check the spec against its dataset (columns, target, types) and estimate steps and
     checkpoint size. Nothing is queued."""
-    return ValidationReport(**dry_run(session, settings, caller.tenant_id, spec, settings.artifact_root))
+    return ValidationReport(**dry_run(session, settings, caller, spec, settings.artifact_root))
 
 
 @router.get("/jobs", response_model=JobList)
@@ -62,37 +63,34 @@ def list_jobs(
     return JobList(jobs=[job_view(job) for job in jobs], next_cursor=next_cursor)
 
 
-def _etag(job_id: str, version: int) -> str:
-    return f'W/"{job_id}-{version}"'
-
-
 @router.get("/jobs/{job_id}", response_model=JobOut, responses={304: {"description": "Not modified (ETag)"}})
-def show_job(job_id: str, caller: CallerDep, session: SessionDep, request: Request, response: Response) -> JobOut | Response:
+async def show_job(job_id: str, caller: CallerDep, request: Request) -> Response:
     """Status, progress (step, epoch, fraction, steps/s, ETA), best metrics, error, and the history
-    of state changes. Send If-None-Match with the last ETag: an unchanged job answers 304."""
-    job = store_jobs.get_job(session, caller.tenant_id, job_id)
-    etag = _etag(job.id, job.version)
-    if request.headers.get("if-none-match") == etag:
-        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
-    response.headers["ETag"] = etag
-    return job_view(job, store_jobs.job_events(session, job.id))
+    of state changes. Send If-None-Match with the last ETag: an unchanged job answers 304.
+    Answered from a snapshot at most ADAMANT_POLL_CACHE_S old (service/snapshots.py)."""
+    snapshot = await request.app.state.snapshots.get(caller.tenant_id, job_id)
+    if request.headers.get("if-none-match") == snapshot.etag:
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": snapshot.etag})
+    return Response(snapshot.body, media_type="application/json", headers={"ETag": snapshot.etag})
 
 
 @router.post("/jobs/{job_id}/cancel", status_code=status.HTTP_202_ACCEPTED, response_model=JobOut)
-def cancel_job(job_id: str, caller: CallerDep, session: SessionDep) -> JobOut:
+def cancel_job(job_id: str, caller: CallerDep, session: SessionDep, request: Request) -> JobOut:
     """A queued job is cancelled at once; a running one becomes `cancelling` and stops at its next
     step (with a checkpoint, so it can be resumed)."""
     job = store_jobs.request_cancel(session, caller.tenant_id, job_id)
+    request.app.state.snapshots.forget(job_id)
     return job_view(job, store_jobs.job_events(session, job.id))
 
 
 @router.post("/jobs/{job_id}/resume", status_code=status.HTTP_202_ACCEPTED, response_model=JobOut)
-def resume_job(job_id: str, caller: CallerDep, session: SessionDep, celery: CeleryDep) -> JobOut:
+def resume_job(job_id: str, caller: CallerDep, session: SessionDep, celery: CeleryDep, request: Request) -> JobOut:
     """Queue a cancelled or failed job again; it continues from its latest checkpoint."""
     job = store_jobs.resume_job(session, caller.tenant_id, job_id)
     try:
         dispatch(session, celery, job.id, job.queue, job.priority)
     except Exception:  # the outbox sweep publishes it
         pass
+    request.app.state.snapshots.forget(job_id)
     job = store_jobs.get_job(session, caller.tenant_id, job_id)
     return job_view(job, store_jobs.job_events(session, job.id))

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
+from starlette.concurrency import run_in_threadpool
 
 from adamant.store import jobs as store_jobs
 from adamant.store import logs as store_logs
@@ -26,27 +27,37 @@ def _names(names: list[str] | None) -> list[str] | None:
 
 
 @router.get("/metrics", response_model=MetricsPage | DownsampledMetrics)
-def job_metrics(
+async def job_metrics(
     job_id: str,
     caller: CallerDep,
-    session: SessionDep,
+    request: Request,
     after: Annotated[int, Query(ge=0, description="Cursor: return only points after it")] = 0,
     names: Names = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 5000,
-    max_points: Annotated[int | None, Query(ge=2, le=10_000, description="Downsample each series to at most N points (min/max/last per bucket)")] = None,
-) -> MetricsPage | DownsampledMetrics:
+    max_points: Annotated[int | None, Query(ge=2, le=10_000, description="Downsample each series to at most N points (min/max/first/last per bucket)")] = None,
+) -> Response | MetricsPage | DownsampledMetrics:
     """Incremental: `?after=CURSOR` returns only new points and the next cursor, so a poll moves
-    only new bytes. `?max_points=N` returns the whole history downsampled instead."""
-    job = store_jobs.get_job(session, caller.tenant_id, job_id)
-    if max_points is not None:
-        series = store_metrics.downsample_metrics(session, job_id, names=_names(names), max_points=max_points)
-        return DownsampledMetrics(
-            series={name: [metric_view(p) for p in points] for name, points in series.items()},
-            max_points=max_points,
-            job_status=str(job.status),
-        )
-    points, cursor = store_metrics.next_metrics(session, job_id, after=after, names=_names(names), limit=limit)
-    return MetricsPage(points=[metric_view(p) for p in points], next_cursor=cursor, job_status=str(job.status))
+    only new bytes (a poll with nothing new is answered from memory). `?max_points=N` returns
+    the whole history downsampled instead."""
+    snapshot = await request.app.state.snapshots.get(caller.tenant_id, job_id)
+    if max_points is None and after >= snapshot.metric_seq:
+        body = MetricsPage(points=[], next_cursor=after, job_status=snapshot.status).model_dump_json()
+        return Response(body, media_type="application/json")
+    return await run_in_threadpool(_read_metrics, request.app.state.sessions, job_id, snapshot.status, after, _names(names), limit, max_points)
+
+
+def _read_metrics(sessions, job_id: str, job_status: str, after: int, names: list[str] | None, limit: int,  # type: ignore[no-untyped-def]
+                  max_points: int | None) -> MetricsPage | DownsampledMetrics:
+    with sessions() as session:
+        if max_points is not None:
+            series = store_metrics.downsample_metrics(session, job_id, names=names, max_points=max_points)
+            return DownsampledMetrics(
+                series={name: [metric_view(p) for p in points] for name, points in series.items()},
+                max_points=max_points,
+                job_status=job_status,
+            )
+        points, cursor = store_metrics.next_metrics(session, job_id, after=after, names=names, limit=limit)
+    return MetricsPage(points=[metric_view(p) for p in points], next_cursor=cursor, job_status=job_status)
 
 
 @router.get("/logs", response_model=LogsPage)

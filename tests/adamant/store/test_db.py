@@ -1,10 +1,24 @@
+import pickle
 import time
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from adamant.store import InvalidCursor, StoreError, Tenant, database_time, make_engine, normalize_url
+from adamant.store import (
+    AlreadyExists,
+    IdempotencyConflict,
+    InvalidCursor,
+    InvalidTransition,
+    LeaseLost,
+    LimitExceeded,
+    NotFound,
+    StoreError,
+    Tenant,
+    database_time,
+    make_engine,
+    normalize_url,
+)
 from adamant.store.db import decode_cursor, encode_cursor, write_transaction
 from adamant.store.models import new_id
 
@@ -58,3 +72,23 @@ def test_ids_made_in_one_process_only_grow() -> None:
     ids = [new_id("job") for _ in range(10_000)]  # many share a millisecond
 
     assert ids == sorted(ids) and len(set(ids)) == len(ids)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        NotFound("job", "job_x"),
+        AlreadyExists("tenant", "acme"),
+        InvalidTransition("job_x", ("queued", "running"), "succeeded", "cancelled"),
+        LeaseLost("job_x", 3),
+        IdempotencyConflict("key", "job_x"),
+        LimitExceeded("max_concurrent_jobs", 5, 4),
+        InvalidCursor("bad cursor"),
+    ],
+    ids=lambda error: type(error).__name__,
+)
+def test_errors_survive_pickling_with_their_fields(error: StoreError) -> None:
+    # Celery's prefork pool pickles exceptions between processes.
+    copy = pickle.loads(pickle.dumps(error))
+
+    assert type(copy) is type(error) and str(copy) == str(error) and copy.to_dict() == error.to_dict()

@@ -21,6 +21,7 @@ from adamant.store import (
     resume_job,
     submit_job,
 )
+from adamant.store.db import write_transaction
 
 from .conftest import job_in, job_spec, running, submit
 
@@ -187,7 +188,7 @@ def test_list_is_newest_first_and_pages_stay_stable_while_jobs_arrive(session: S
 
 def test_list_pages_through_jobs_created_in_the_same_instant(session: Session, tenant: Tenant) -> None:
     jobs = [submit(session, tenant) for _ in range(5)]
-    with session.begin():
+    with write_transaction(session):
         for job in jobs:  # force ties on created_at: the id breaks them
             session.get(Job, job.id).created_at = 1_000.0
 

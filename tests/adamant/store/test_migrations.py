@@ -36,7 +36,8 @@ def test_processes_migrating_a_fresh_database_at_once_all_succeed(fresh_url: str
         subprocess.Popen([sys.executable, "-c", script, fresh_url], cwd=REPO, stderr=subprocess.PIPE, text=True)
         for _ in range(3)
     ]
-    failures = [p.stderr.read() for p in processes if p.wait(timeout=120) != 0]
+    outcomes = [(p.communicate(timeout=120)[1], p.returncode) for p in processes]
+    failures = [stderr for stderr, code in outcomes if code != 0]
 
     assert failures == []
     engine = make_engine(fresh_url)
