@@ -131,6 +131,7 @@ def supervise(settings: Settings, sessions, lease: Lease) -> Outcome:  # type: i
 
 def _after_exit(settings: Settings, sessions, lease: Lease, code: int, log_path: Path) -> Outcome:  # type: ignore[no-untyped-def]
     if code == EXIT_LEASE_LOST:
+        log.warning("job %s: lease %s is no longer ours; the trainer stopped without writing", lease.job_id, lease.token)
         return Outcome(lease.job_id, True, code, "lease_lost")
     with sessions() as session:
         job = store_jobs.get_job_any_tenant(session, lease.job_id)

@@ -186,3 +186,21 @@ def wait_for_status(client: httpx.Client, job_id: str, statuses: set[str], timeo
             return job
         time.sleep(0.3)
     raise AssertionError(f"job {job_id} never reached {statuses}; last: {job.get('status')} {job.get('error')}")
+
+
+def create_tenant(stack: Stack, name: str, max_concurrent_jobs: int = 100) -> str:
+    """A new tenant on the stack; returns its API key."""
+    with stack.client() as admin:
+        reply = admin.post("/v1/tenants", json={"name": name, "max_concurrent_jobs": max_concurrent_jobs})
+        assert reply.status_code == 201, reply.text
+        return reply.json()["api_key"]
+
+
+def all_metrics(client: httpx.Client, job_id: str) -> list[dict]:
+    points, cursor = [], 0
+    while True:
+        page = client.get(f"/v1/jobs/{job_id}/metrics", params={"after": cursor, "limit": 10000}).json()
+        if not page["points"]:
+            return points
+        points += page["points"]
+        cursor = page["next_cursor"]
