@@ -18,7 +18,7 @@ from adamant.settings import Settings, get_settings
 from adamant.store import migrate
 from adamant.store.db import make_engine, make_session_factory
 from service import bootstrap, reaper
-from service.api import problems
+from service.api import openapi, problems
 from service.api.deps import AuthFailures
 from service.snapshots import JobSnapshots
 from service.api.routes import checkpoints, datasets, health, jobs, metrics, predict, tenants
@@ -63,6 +63,7 @@ def create_app(settings: Settings | None = None, *, run_sweeps: bool = True) -> 
     bootstrap.ensure_keys(app.state.sessions, settings)
 
     problems.install(app)
+    openapi.install(app)
     for module in (health, tenants, datasets, jobs, metrics, checkpoints, predict):
         app.include_router(module.router)
     if DASHBOARD.exists():

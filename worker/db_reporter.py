@@ -9,6 +9,7 @@ the heartbeat (with progress) rides along, so a step costs no database round tri
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -46,6 +47,8 @@ class DatabaseReporter:
         self.run_dir = run_dir
         self.artifact_root = artifact_root
         self.cancel_requested = False
+        self.draining = False  # set on SIGTERM or when the supervisor is gone: checkpoint and requeue
+        self._parent = os.getppid()
         self._lost: LeaseLost | None = None
         self._points: list[tuple[int, float, str, float | None, float]] = []
         self._logs: list[tuple[float, str, str]] = []
@@ -100,13 +103,16 @@ class DatabaseReporter:
             store_metrics.drop_metrics_after(session, self.lease, step)
 
     def should_stop(self) -> bool:
-        """True once a cancel was requested. A lost lease raises LeaseLost instead: the loop
-        must stop without writing anything more, not even a checkpoint."""
+        """True once a cancel was requested or the worker is draining (SIGTERM, or the
+        supervising process is gone). A lost lease raises LeaseLost instead: the loop must stop
+        without writing anything more, not even a checkpoint."""
         if self._lost is not None:
             raise self._lost
+        if os.getppid() != self._parent:
+            self.draining = True
         if time.monotonic() - self._last_flush > self.heartbeat_s:
             self.flush()
-        return self.cancel_requested
+        return self.cancel_requested or self.draining
 
     # -- writing ----------------------------------------------------------------------------
     def _maybe_flush(self) -> None:

@@ -8,6 +8,8 @@ watches it:
 - every `poll_s` it re-reads the job: if another worker holds the lease now, the trainer is
   killed (it would be refused anyway); if a cancel has waited longer than the grace period,
   the trainer's group gets SIGTERM, then SIGKILL, and the job is recorded cancelled;
+- when the worker shuts down (worker/celery_app.py leaves a drain marker), the trainer gets
+  SIGTERM: it finishes its step, checkpoints and requeues the job for another worker;
 - past the hard time limit (the spec's time limit, or the tenant's, plus a grace period) the
   group is killed and the job fails with the reason;
 - when the trainer exits, its code says what it already recorded (see trainer_process); a crash
@@ -96,6 +98,8 @@ def supervise(settings: Settings, sessions, lease: Lease) -> Outcome:  # type: i
     hard_limit = _hard_limit_s(settings, spec, tenant_limit)
     started = time.monotonic()
     cancel_seen_at: float | None = None
+    drain_marker = settings.home.absolute() / "run" / f"drain-{os.getppid()}"
+    draining = False
     with log_path.open("ab") as output:
         process = subprocess.Popen(
             _trainer_command(lease), stdout=output, stderr=subprocess.STDOUT, start_new_session=True, cwd=os.getcwd()
@@ -106,10 +110,14 @@ def supervise(settings: Settings, sessions, lease: Lease) -> Outcome:  # type: i
                 break
             except subprocess.TimeoutExpired:
                 pass
+            if not draining and drain_marker.exists():
+                draining = True  # the worker is shutting down: the trainer checkpoints and requeues
+                log.warning("job %s: worker shutting down; draining the trainer", lease.job_id)
+                _signal_group(process, signal.SIGTERM)
             with sessions() as session:
                 current = store_jobs.get_job_any_tenant(session, lease.job_id)
             if current.lease_token != lease.token:
-                _kill_group(process)
+                _kill_group(process, graceful=False)
                 log.warning("job %s: lease %s is no longer ours; trainer stopped", lease.job_id, lease.token)
                 return Outcome(lease.job_id, True, process.returncode, "lease_lost")
             if current.status not in ("running", "cancelling"):
@@ -120,7 +128,7 @@ def supervise(settings: Settings, sessions, lease: Lease) -> Outcome:  # type: i
                     _kill_group(process)
                     return _settle(sessions, lease, "cancelled", None, "cancel: trainer did not stop within the grace period")
             if hard_limit is not None and time.monotonic() - started > hard_limit:
-                _kill_group(process)
+                _kill_group(process, graceful=False)
                 return _settle(sessions, lease, "failed", {
                     "type": "time_limit_exceeded",
                     "message": f"the job ran past its time limit plus {settings.time_limit_grace_s:.0f}s of grace and was stopped",
@@ -164,13 +172,19 @@ def _settle(sessions, lease: Lease, status: str, error: dict | None, why: str) -
     return Outcome(lease.job_id, True, None, status)
 
 
-def _kill_group(process: subprocess.Popen, grace_s: float = 10.0) -> None:
-    """SIGTERM the trainer's process group, then SIGKILL what is left after the grace."""
-    for sig, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 5.0)):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            return
+def _signal_group(process: subprocess.Popen, sig: int) -> None:
+    try:
+        os.killpg(process.pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _kill_group(process: subprocess.Popen, *, graceful: bool = True, grace_s: float = 10.0) -> None:
+    """Stop the trainer's process group: SIGTERM first when graceful (the trainer checkpoints),
+    then SIGKILL for what is left."""
+    steps = ((signal.SIGTERM, grace_s), (signal.SIGKILL, 5.0)) if graceful else ((signal.SIGKILL, 5.0),)
+    for sig, wait_s in steps:
+        _signal_group(process, sig)
         try:
             process.wait(timeout=wait_s)
             return

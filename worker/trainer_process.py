@@ -5,7 +5,9 @@ ever initialised here, never in a forked Celery child). It trains the job with t
 reports through the fenced DatabaseReporter, and records how the job ended. Its exit code
 tells the supervisor what is left to do:
 
-    0  the job's outcome is recorded (succeeded, cancelled, or failed for a user reason)
+    0  the job's outcome is recorded (succeeded, cancelled, failed for a user reason, or requeued
+       because the worker is draining: on SIGTERM, or when the supervisor dies, the trainer
+       stops at its next step, writes a checkpoint and puts the job back in the queue)
     4  the lease was lost (another worker owns the job now): nothing was written, nothing to do
     5  an infrastructure failure (database unreachable, out of memory): retry within max_restarts
     any other code or a signal: the process crashed; the supervisor treats it as infrastructure
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 import traceback
 from pathlib import Path
@@ -64,6 +67,10 @@ def train_leased_job(settings: Settings, job_id: str, token: int) -> int:
         with sessions() as session:
             return settings.artifact_root / store_datasets.dataset_path(session, tenant_id, dataset_id)
 
+    def drain(signum: int, frame: object) -> None:  # SIGTERM: finish the step, checkpoint, requeue
+        reporter.draining = True
+
+    signal.signal(signal.SIGTERM, drain)
     reporter.start_keepalive()
     try:
         reporter.heartbeat(phase="loading")
@@ -72,6 +79,13 @@ def train_leased_job(settings: Settings, job_id: str, token: int) -> int:
         result = run_training(
             spec, run_dir, reporter, file_roots=settings.file_roots, uploads=uploads, init_from=init_from, resume=True
         )
+        if result.stop_reason == "cancelled" and reporter.draining and not reporter.cancel_requested:
+            # Stopped because the worker is going away, with a checkpoint just written:
+            # back to the queue; another worker resumes from it. Never recorded as a success.
+            reporter.flush(phase="draining")
+            with sessions() as session:
+                store_jobs.requeue_or_fail(session, lease, "the worker shut down; resuming from the latest checkpoint", "infrastructure")
+            return EXIT_RECORDED
         status = "cancelled" if result.stop_reason == "cancelled" else "succeeded"
         if status == "succeeded":
             reporter.finished(result.step, result.epoch)

@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from adamant.exceptions import AdamantError, CheckpointError, DatasetError, SpecError
-from adamant.store.exceptions import IdempotencyConflict, InvalidTransition, LimitExceeded, NotFound
+from adamant.store.exceptions import IdempotencyConflict, InvalidCursor, InvalidTransition, LimitExceeded, NotFound
 
 PROBLEM = "application/problem+json"
 TYPE_BASE = "https://adamant.dev/problems/"
@@ -46,6 +46,16 @@ def problem_response(request: Request, problem: Problem) -> JSONResponse:
     return JSONResponse(body, status_code=problem.status, media_type=PROBLEM, headers=problem.headers)
 
 
+def allowed_methods(app: FastAPI, path: str) -> list[str]:
+    """Every method any route of this path accepts (Starlette's 405 lists only one route's)."""
+    methods: set[str] = set()
+    for route in app.routes:
+        regex = getattr(route, "path_regex", None)
+        if regex is not None and regex.match(path) and getattr(route, "methods", None):
+            methods |= set(route.methods)
+    return sorted(methods)
+
+
 def field_errors(errors: list[dict[str, Any]], drop_prefix: tuple[str, ...] = ("body",)) -> list[dict[str, Any]]:
     """Pydantic's errors as [{path: "optimizer.lr", message: ...}]."""
     out = []
@@ -72,7 +82,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         title = {404: "Not found", 405: "Method not allowed", 401: "Unauthorized"}.get(exc.status_code, "Error")
-        return problem_response(request, Problem(exc.status_code, title, str(exc.detail), headers=getattr(exc, "headers", None)))
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:
+            headers["Allow"] = ", ".join(allowed_methods(app, request.url.path))
+        return problem_response(request, Problem(exc.status_code, title, str(exc.detail), headers=headers))
 
     @app.exception_handler(NotFound)
     async def _not_found(request: Request, exc: NotFound) -> JSONResponse:
@@ -85,6 +98,11 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(IdempotencyConflict)
     async def _idempotency(request: Request, exc: IdempotencyConflict) -> JSONResponse:
         return problem_response(request, Problem(422, "Idempotency-Key reused", str(exc), kind="idempotency-conflict"))
+
+    @app.exception_handler(InvalidCursor)
+    async def _cursor(request: Request, exc: InvalidCursor) -> JSONResponse:
+        errors = [{"path": "query.cursor", "message": str(exc)}]
+        return problem_response(request, Problem(422, "Invalid request", str(exc), kind="validation-error", errors=errors))
 
     @app.exception_handler(LimitExceeded)
     async def _limit(request: Request, exc: LimitExceeded) -> JSONResponse:

@@ -188,3 +188,28 @@ def test_redis_restarted_with_fifty_jobs_queued_loses_none_and_runs_none_twice(o
     finally:
         redis.kill()
         redis.wait()
+
+
+def test_a_worker_stopped_mid_job_drains_it_and_another_worker_resumes_it(own_stack) -> None:
+    stack: Stack = own_stack("cluster")
+    stack.start_api()
+    first = stack.start_worker("first")
+    key = create_tenant(stack, "drain")
+    with stack.client(key) as client:
+        job = client.post("/v1/jobs", json=job_spec(epochs=40)).json()
+        wait_for_status(client, job["id"], {"running"})
+        while not checkpoint_steps(client, job["id"]):
+            time.sleep(0.1)
+        stack.start_worker("second")
+        started = time.monotonic()
+        first.send_signal(signal.SIGTERM)  # what `docker stop` sends the worker's main process
+        first.wait(timeout=60)
+        stopped_in = time.monotonic() - started
+        done = wait_for_status(client, job["id"], {"succeeded", "failed"}, timeout=300)
+        points = all_metrics(client, job["id"])
+    assert stopped_in < 30, f"the worker took {stopped_in:.0f}s to stop"
+    assert done["status"] == "succeeded" and done["attempt"] == 2, done["error"]
+    history = [(e["to_status"], e["reason"] or "") for e in done["history"]]
+    assert any(to == "queued" and "shut down" in why for to, why in history), history
+    assert done["worker"].startswith("second") and done["result"]["resumed_from_step"] > 0
+    assert_each_step_once(points)

@@ -17,6 +17,7 @@ from service.events import job_event_stream
 from service.views import log_view, metric_view
 
 router = APIRouter(prefix="/v1/jobs/{job_id}", tags=["metrics"])
+MAX_CURSOR = 2**62  # sequences are 64-bit in the database
 Names = Annotated[list[str] | None, Query(description="Only these metrics (repeat: ?names=loss&names=val_auc, or comma-separated)")]
 
 
@@ -31,7 +32,7 @@ async def job_metrics(
     job_id: str,
     caller: CallerDep,
     request: Request,
-    after: Annotated[int, Query(ge=0, description="Cursor: return only points after it")] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_CURSOR, description="Cursor: return only points after it")] = 0,
     names: Names = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 5000,
     max_points: Annotated[int | None, Query(ge=2, le=10_000, description="Downsample each series to at most N points (min/max/first/last per bucket)")] = None,
@@ -65,7 +66,7 @@ def job_logs(
     job_id: str,
     caller: CallerDep,
     session: SessionDep,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_CURSOR)] = 0,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> LogsPage:
     store_jobs.get_job(session, caller.tenant_id, job_id)
@@ -74,7 +75,10 @@ def job_logs(
 
 
 @router.get("/events", response_class=StreamingResponse)
-def job_events(job_id: str, caller: CallerDep, session: SessionDep, request: Request, after: int = 0) -> StreamingResponse:
+def job_events(
+    job_id: str, caller: CallerDep, session: SessionDep, request: Request,
+    after: Annotated[int, Query(ge=0, le=MAX_CURSOR)] = 0,
+) -> StreamingResponse:
     """Server-Sent Events: `state` (each status change), `metrics` (new points), `checkpoint`,
     `progress`, and `end` when the job has finished."""
     store_jobs.get_job(session, caller.tenant_id, job_id)
