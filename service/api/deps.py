@@ -92,15 +92,15 @@ async def get_caller(request: Request) -> Caller:
         401, "Unauthorized", "send a valid API key as 'Authorization: Bearer <key>'",
         headers={"WWW-Authenticate": 'Bearer realm="adamant"'},
     )
-    if state.auth_failures.blocked(client):
-        raise Problem(429, "Too many failed sign-ins", "too many invalid API keys from this address; wait a minute",
-                      kind="auth-rate-limited", headers={"Retry-After": "60"})
     if key is None:
         raise unauthorized
     digest = hashlib.sha256(key.encode()).hexdigest()
     cached = state.auth_cache.get(digest)
     if cached is not None and cached[1] > time.monotonic():
         return cached[0]
+    if state.auth_failures.blocked(client):  # no more database lookups for this address for now
+        raise Problem(429, "Too many failed sign-ins", "too many invalid API keys from this address; wait a minute",
+                      kind="auth-rate-limited", headers={"Retry-After": "60"})
     caller = await run_in_threadpool(_authenticate, state.sessions, key)
     if caller is None:
         state.auth_failures.record(client)

@@ -208,3 +208,11 @@ def test_the_same_message_delivered_twice_runs_the_job_once(stack: Stack, tenant
     assert done["status"] == "succeeded" and after["attempt"] == 1
     assert [e["to_status"] for e in after["history"]].count("running") == 1
     assert after["updated_at"] == done["updated_at"]
+
+
+def test_server_owned_fields_cannot_be_set_by_a_client(stack: Stack, tenant_key: str) -> None:
+    with stack.client(tenant_key) as client:
+        forged = client.post("/v1/jobs", json={**small_spec(), "status": "succeeded", "tenant_id": "tnt_other", "attempt": 7})
+    assert forged.status_code == 422
+    assert {"status", "tenant_id", "attempt"} <= {e["path"] for e in forged.json()["errors"]}
+
