@@ -103,14 +103,13 @@ def lazy_adam(
         second_moment = torch.maximum(max_exp_avg_sq.index_select(0, rows), v)
         max_exp_avg_sq.index_copy_(0, rows, second_moment)
 
-    # Per-row bias corrections, in float64 like the Python scalars dense Adam uses, shaped to
-    # broadcast over each row's trailing dims. (torch.* calls rather than operators: reflected
-    # operators go through a Python wrapper that costs more than the math on a few rows.)
-    t64 = t.to(torch.float64).view((-1,) + (1,) * (theta.dim() - 1))
-    bias_correction1 = torch.rsub(torch.pow(beta1, t64), 1)  # 1 − β1^t
-    bias_correction2 = torch.rsub(torch.pow(beta2, t64), 1)  # 1 − β2^t
-    step_size = torch.full_like(bias_correction1, lr).div_(bias_correction1).to(theta.dtype)
-    bias_correction2_sqrt = bias_correction2.sqrt_().to(theta.dtype)
+    # Per-row bias corrections, looked up by each row's step in float64 tables computed with
+    # the very Python arithmetic dense Adam uses (1 − β^t, its square root), shaped to broadcast
+    # over each row's trailing dims. Two lookups instead of ~9 small ops per step.
+    table1, table2_sqrt = _bias_tables(beta1, beta2, int(state["step"]), t.device)
+    shape = (-1,) + (1,) * (m.dim() - 1)
+    step_size = torch.div(lr, table1.index_select(0, t)).to(m.dtype).view(shape)
+    bias_correction2_sqrt = table2_sqrt.index_select(0, t).to(m.dtype).view(shape)
 
     denom = second_moment.sqrt().div_(bias_correction2_sqrt).add_(eps)
     # (step_size·m)/denom in that order, as dense Adam's addcdiv computes it.
@@ -119,6 +118,26 @@ def lazy_adam(
     table.index_copy_(0, rows, theta)
     exp_avg.index_copy_(0, rows, m)
     exp_avg_sq.index_copy_(0, rows, v)
+
+
+_BIAS_TABLES: dict[tuple[float, float, torch.device], tuple[Tensor, Tensor]] = {}
+
+
+def _bias_tables(beta1: float, beta2: float, max_step: int, device: torch.device) -> tuple[Tensor, Tensor]:
+    """(1 − β1^t, √(1 − β2^t)) for t = 0 … at least max_step, in float64, cached and grown by
+    doubling; no row's step exceeds its tensor's step count."""
+    key = (beta1, beta2, device)
+    tables = _BIAS_TABLES.get(key)
+    if tables is None or tables[0].numel() <= max_step:
+        n = max(1024, 2 * (max_step + 1))
+        first = [1 - beta1**t for t in range(n)]
+        second = [math.sqrt(1 - beta2**t) for t in range(n)]
+        tables = (
+            torch.tensor(first, dtype=torch.float64, device=device),
+            torch.tensor(second, dtype=torch.float64, device=device),
+        )
+        _BIAS_TABLES[key] = tables
+    return tables
 
 
 def _touched_rows(param: Tensor, grad: Tensor, state: dict) -> tuple[Tensor, Tensor, int]:
