@@ -24,6 +24,7 @@ from adamant.spec import JobSpec
 from worker.engine import reporting
 from worker.engine.reporting import CheckpointInfo, JsonlMetricsWriter, MetricPoint
 from worker.engine.run import run_training
+from worker.engine.tensorboard import TensorBoardReporter
 from adamant.scoring import load_scorer, score_frame
 
 console = Console(stderr=True)
@@ -84,12 +85,13 @@ def train_command(spec_path: Path, out: Path, resume: bool = True) -> int:
         console=console,
     )
     writer = JsonlMetricsWriter(out / "metrics.jsonl")
+    tensorboard = TensorBoardReporter(out / "tensorboard")
     try:
         with bar:
             result = run_training(
                 spec,
                 out,
-                reporting.FanOutReporter(ConsoleReporter(bar), writer),
+                reporting.FanOutReporter(ConsoleReporter(bar), writer, tensorboard),
                 file_roots=[Path("/")],  # the local user may read any file they can open
                 resume=resume,
             )
@@ -98,6 +100,7 @@ def train_command(spec_path: Path, out: Path, resume: bool = True) -> int:
         return 1
     finally:
         writer.close()
+        tensorboard.close()
     print_result(result.stop_reason, result.best_metrics, result.summary, out)
     return 0
 

@@ -47,7 +47,9 @@ def train_leased_job(settings: Settings, job_id: str, token: int) -> int:
     import torch
 
     from worker.db_reporter import DatabaseReporter
+    from worker.engine.reporting import FanOutReporter
     from worker.engine.run import run_training
+    from worker.engine.tensorboard import TensorBoardReporter
 
     if settings.torch_threads:
         torch.set_num_threads(settings.torch_threads)
@@ -62,6 +64,7 @@ def train_leased_job(settings: Settings, job_id: str, token: int) -> int:
         sessions, lease, ttl_s=settings.lease_ttl_s, heartbeat_s=settings.heartbeat_s,
         run_dir=run_dir, artifact_root=settings.artifact_root,
     )
+    tensorboard = TensorBoardReporter(run_dir / "tensorboard")
 
     def uploads(dataset_id: str) -> Path:
         with sessions() as session:
@@ -77,7 +80,8 @@ def train_leased_job(settings: Settings, job_id: str, token: int) -> int:
         reporter.log(f"attempt {lease.attempt} on {lease.worker or 'worker'} (pid {os.getpid()})")
         init_from = _init_checkpoint(sessions, settings, tenant_id, spec)
         result = run_training(
-            spec, run_dir, reporter, file_roots=settings.file_roots, uploads=uploads, init_from=init_from, resume=True
+            spec, run_dir, FanOutReporter(reporter, tensorboard), file_roots=settings.file_roots,
+            uploads=uploads, init_from=init_from, resume=True,
         )
         if result.stop_reason == "cancelled" and reporter.draining and not reporter.cancel_requested:
             # Stopped because the worker is going away, with a checkpoint just written:
@@ -121,6 +125,7 @@ def train_leased_job(settings: Settings, job_id: str, token: int) -> int:
             "failure_class": "infrastructure",
         })
     finally:
+        tensorboard.close()
         reporter.stop_keepalive()
 
 

@@ -1,0 +1,25 @@
+"""A job's other artifacts: its TensorBoard event files."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import Response
+
+from adamant.exceptions import CheckpointError
+from adamant.store import jobs as store_jobs
+from service.api.deps import CallerDep, SessionDep, SettingsDep
+from service.api.routes.checkpoints import deterministic_tar
+
+router = APIRouter(prefix="/v1/jobs/{job_id}", tags=["artifacts"])
+
+
+@router.get("/tensorboard", response_class=Response, responses={200: {"content": {"application/x-tar": {}}}})
+def download_tensorboard(job_id: str, caller: CallerDep, session: SessionDep, settings: SettingsDep) -> Response:
+    """The job's TensorBoard event files as a tar: extract and run `tensorboard --logdir DIR`."""
+    store_jobs.get_job(session, caller.tenant_id, job_id)
+    directory = settings.job_dir(job_id) / "run" / "tensorboard"
+    if not directory.is_dir():
+        raise CheckpointError(f"job {job_id} has no TensorBoard files yet")
+    return Response(deterministic_tar(directory), media_type="application/x-tar", headers={
+        "Content-Disposition": f'attachment; filename="{job_id}-tensorboard.tar"',
+    })
