@@ -1,6 +1,6 @@
 """Benchmark one Adam step: our core against torch's for-loop, foreach and fused Adam.
 
-    python -m bench.adam_step [--quick] [--json PATH]
+    python -m bench.adam_step [--quick] [--json PATH] [--device cpu|cuda]
 
 Method. Every optimizer in a table updates the same fp32 parameters with the same fixed
 gradients (each keeps its own state), so all move the same bytes. After a few warm-up steps
@@ -41,6 +41,12 @@ import torch
 from worker.adam import Adam
 
 BYTES_PER_PARAM = {"adam": 28, "adamw": 28, "amsgrad": 36}
+DEVICE = torch.device("cpu")  # set by --device; on CUDA every timed step is bracketed by a synchronize
+
+
+def sync() -> None:
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize()
 
 
 @dataclass
@@ -65,11 +71,14 @@ def dense_problems(quick: bool) -> list[tuple[str, list[tuple[int, ...]]]]:
     block = [(512, 512), (512,), (512,), (512,)]  # a linear layer, its bias, a LayerNorm
     if quick:
         return [("100k", [(10_000,)] * 10), ("mix", block * 2 + [(1, 512), (1,)])]
-    return [
+    problems = [
         ("1M", [(100_000,)] * 10),
         ("10M", [(1_000_000,)] * 10),
         ("mix", block * 16 + [(1, 512), (1,)]),
     ]
+    if DEVICE.type == "cuda":  # a GPU only gets busy at sizes a CPU would take seconds over
+        problems.append(("100M", [(10_000_000,)] * 10))
+    return problems
 
 
 def dense_optimizers(variant: str) -> dict[str, Callable[[list[torch.Tensor]], torch.optim.Optimizer]]:
@@ -139,8 +148,10 @@ def time_interleaved(steps: dict[str, Callable[[], object]], warmup: int, repeat
     for round_index in range(repeats):
         shift = round_index % len(names)
         for name in names[shift:] + names[:shift]:
+            sync()
             start = time.perf_counter()
             steps[name]()
+            sync()
             times[name].append(time.perf_counter() - start)
     return times
 
@@ -155,9 +166,9 @@ def bench_dense(quick: bool, warmup: int, repeats: int, compiled: bool = False) 
     rows: list[Row] = []
     gen = torch.Generator().manual_seed(0)
     for label, shapes in dense_problems(quick):
-        params = [torch.randn(s, generator=gen).requires_grad_() for s in shapes]
+        params = [torch.randn(s, generator=gen).to(DEVICE).requires_grad_() for s in shapes]
         for p in params:
-            p.grad = torch.randn(p.shape, generator=gen)
+            p.grad = torch.randn(p.shape, generator=gen).to(DEVICE)
         n_params = sum(p.numel() for p in params)
         for variant in ("adam", "amsgrad", "adamw"):
             optimizers = {name: make(params) for name, make in dense_optimizers(variant).items()}
@@ -194,8 +205,8 @@ def bench_lazy(quick: bool, warmup: int, repeats: int) -> list[Row]:
     ids = rows_hit[torch.randint(0, touched, (lookups,), generator=gen)]
     ids[:touched] = rows_hit  # every chosen row appears at least once
 
-    table = torch.nn.Embedding(n_rows, dim, sparse=True)
-    table(ids).mul(torch.randn(lookups, dim, generator=gen)).sum().backward()
+    table = torch.nn.Embedding(n_rows, dim, sparse=True).to(DEVICE)
+    table(ids.to(DEVICE)).mul(torch.randn(lookups, dim, generator=gen).to(DEVICE)).sum().backward()
     sparse_grad = table.weight.grad  # uncoalesced, as Embedding hands it over
     assert sparse_grad.is_sparse and sparse_grad.coalesce()._nnz() == touched
 
@@ -239,7 +250,7 @@ def bench_overhead(warmup: int, repeats: int) -> list[Row]:
     torch.manual_seed(0)
     mlp = torch.nn.Sequential(
         torch.nn.Linear(20, 64), torch.nn.ReLU(), torch.nn.Linear(64, 32), torch.nn.ReLU(), torch.nn.Linear(32, 1)
-    )
+    ).to(DEVICE)
     for p in mlp.parameters():
         p.grad = torch.randn_like(p)
     params = list(mlp.parameters())
@@ -288,6 +299,7 @@ def machine() -> dict[str, object]:
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "python": platform.python_version(),
         "load_average_at_start": os.getloadavg(),
+        "device": torch.cuda.get_device_name() if DEVICE.type == "cuda" else "cpu",
     }
 
 
@@ -316,7 +328,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--compiled", action="store_true", help="also time a torch.compile'd Adam step (the own-kernel candidate)"
     )
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where the tensors live (default cpu)")
     args = parser.parse_args(argv)
+    global DEVICE
+    DEVICE = torch.device(args.device)
     repeats = args.repeats or (6 if args.quick else 40)
     warmup = 2 if args.quick else 5
 
@@ -328,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"machine: {info['cpu']}, {info['cores']} cores ({info['cores_usable']} usable), "
           f"torch {info['torch']} ({info['cpu_capability']}), {info['torch_threads']} threads, "
-          f"python {info['python']}")
+          f"python {info['python']}, device {info['device']}")
     print("load average at start: {:.2f} {:.2f} {:.2f}".format(*info["load_average_at_start"]))
     print(f"method: {method}")
     print()

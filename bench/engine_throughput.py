@@ -37,6 +37,12 @@ from worker.engine.setup import build_setup
 from worker.engine.trainer import train
 
 EPOCHS, BATCH, HIDDEN = 5, 256, [64, 32]
+DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")  # all three variants use the same one
+
+
+def sync() -> None:
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize()
 
 
 def spec(epochs: int) -> JobSpec:
@@ -47,22 +53,23 @@ def spec(epochs: int) -> JobSpec:
             "model": {"type": "mlp", "hidden": HIDDEN},
             "training": {"epochs": epochs, "batch_size": BATCH, "seed": 0, "eval_every_epochs": epochs},
             "checkpointing": {"every_epochs": epochs, "keep_last": 1},
+            "resources": {"device": DEVICE.type},
         }
     )
 
 
 def hand_model(n_features: int) -> nn.Module:
     torch.manual_seed(0)
-    return nn.Sequential(nn.Linear(n_features, 64), nn.ReLU(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 1))
+    return nn.Sequential(nn.Linear(n_features, 64), nn.ReLU(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 1)).to(DEVICE)
 
 
 def final_auc(model: nn.Module, data: PreparedData) -> float:
     with torch.no_grad():
-        return auc(data.y_val, model(torch.as_tensor(data.x_val)).squeeze(1).numpy())
+        return auc(data.y_val, model(torch.as_tensor(data.x_val, device=DEVICE)).squeeze(1).cpu().numpy())
 
 
 def dataloader_loop(data: PreparedData, epochs: int) -> tuple[float, float]:
-    x, y = torch.as_tensor(data.x_train), torch.as_tensor(data.y_train)
+    x, y = torch.as_tensor(data.x_train, device=DEVICE), torch.as_tensor(data.y_train, device=DEVICE)
     model = hand_model(x.shape[1])
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     loader = DataLoader(TensorDataset(x, y), batch_size=BATCH, shuffle=True)
@@ -75,18 +82,19 @@ def dataloader_loop(data: PreparedData, epochs: int) -> tuple[float, float]:
             loss.backward()
             optimizer.step()
     score = final_auc(model, data)
+    sync()
     return time.perf_counter() - start, score
 
 
 def slicing_fused_loop(data: PreparedData, epochs: int) -> tuple[float, float]:
-    x, y = torch.as_tensor(data.x_train), torch.as_tensor(data.y_train)
+    x, y = torch.as_tensor(data.x_train, device=DEVICE), torch.as_tensor(data.y_train, device=DEVICE)
     model = hand_model(x.shape[1])
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, fused=True)
     criterion = nn.BCEWithLogitsLoss()
     n = x.shape[0]
     start = time.perf_counter()
     for _ in range(epochs):
-        perm = torch.randperm(n)
+        perm = torch.randperm(n, device=DEVICE)
         for i in range(0, n, BATCH):
             idx = perm[i : i + BATCH]
             optimizer.zero_grad()
@@ -94,6 +102,7 @@ def slicing_fused_loop(data: PreparedData, epochs: int) -> tuple[float, float]:
             loss.backward()
             optimizer.step()
     score = final_auc(model, data)
+    sync()
     return time.perf_counter() - start, score
 
 
@@ -144,7 +153,7 @@ def measure(repeats: int, epochs: int) -> dict:
     for row in rows:
         row["engine_ratio"] = engine / row["samples_per_s"]
     return {
-        "machine": {"cpu": cpu_name(), "threads": torch.get_num_threads(), "torch": torch.__version__},
+        "machine": {"cpu": cpu_name(), "threads": torch.get_num_threads(), "torch": torch.__version__, "device": torch.cuda.get_device_name() if DEVICE.type == "cuda" else "cpu"},
         "workload": {"rows": len(data.train_rows), "features": data.n_features, "epochs": epochs, "batch": BATCH, "hidden": HIDDEN, "repeats": repeats},
         "rows": rows,
     }
@@ -152,7 +161,7 @@ def measure(repeats: int, epochs: int) -> dict:
 
 def print_table(result: dict) -> None:
     m, w = result["machine"], result["workload"]
-    print(f"engine throughput — {m['cpu']}, {m['threads']} torch threads, torch {m['torch']}")
+    print(f"engine throughput — {m['cpu']}, {m['threads']} torch threads, torch {m['torch']}, device {m['device']}")
     print(
         f"bank-marketing MLP {w['hidden']}, {w['rows']} rows x {w['features']} features, batch {w['batch']}, "
         f"{w['epochs']} epochs + final AUC; median of {w['repeats']} alternating runs"

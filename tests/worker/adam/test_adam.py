@@ -383,7 +383,12 @@ def test_state_saved_on_cpu_resumes_on_cuda(implementation):
     params = problem.params()
     optimizer = Adam(params, lr=1e-2, implementation=implementation)
     problem.run(params, optimizer, 0, 10)
-    saved = optimizer.state_dict()
+    # Through bytes, as a checkpoint would: a live state_dict() shares its CPU tensors (the
+    # non-fused `step` stays on the CPU), so both optimizers would advance one step counter.
+    buffer = io.BytesIO()
+    torch.save(optimizer.state_dict(), buffer)
+    buffer.seek(0)
+    saved = torch.load(buffer, weights_only=True)
 
     on_cuda = [p.detach().cuda().requires_grad_() for p in params]
     resumed = Adam(on_cuda, lr=1e-2, implementation=implementation)
@@ -395,7 +400,10 @@ def test_state_saved_on_cpu_resumes_on_cuda(implementation):
     problem.run(on_cuda, resumed, 10, 30)
     problem.run(params, optimizer, 10, 30)
     for a, b in zip(on_cuda, params, strict=True):
-        assert relative_error(a.detach().cpu(), b.detach()) < 1e-5
+        # CUDA's kernels round differently from the CPU's: a fresh run drifts ~5e-6 in 30 steps
+        # (measured on an H200), so 1e-4 catches a wrong step or bias correction, not rounding.
+        error = relative_error(a.detach().cpu(), b.detach())
+        assert error < 1e-4, f"CUDA run differs from the CPU run by {error:.2e} (shape {tuple(a.shape)})"
 
 
 @pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
