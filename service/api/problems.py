@@ -106,7 +106,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(LimitExceeded)
     async def _limit(request: Request, exc: LimitExceeded) -> JSONResponse:
-        return problem_response(request, Problem(429, "Limit exceeded", str(exc), kind="limit-exceeded"))
+        # A concurrency cap clears when a job ends: tell clients to come back, not to hammer.
+        return problem_response(request, Problem(429, "Limit exceeded", str(exc), kind="limit-exceeded", headers={"Retry-After": "5"}))
 
     @app.exception_handler(AdamantError)
     async def _adamant(request: Request, exc: AdamantError) -> JSONResponse:
