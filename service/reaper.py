@@ -1,4 +1,5 @@
-"""The service's background sweep: requeue jobs whose lease lapsed, publish what was not sent.
+"""The service's background sweep: requeue jobs whose lease lapsed, publish what was not sent,
+and drive running sweeps and comparisons (service/sweeps/controller.py).
 
 Every ADAMANT_REAPER_INTERVAL_S (2 s): running jobs whose worker stopped heartbeating go
 back to the queue (or fail after max_restarts); then every queued job whose "run job X"
@@ -16,6 +17,7 @@ from fastapi import FastAPI
 
 from adamant.dispatch import dispatch
 from adamant.store import jobs as store_jobs
+from service.sweeps.controller import advance_all
 
 log = logging.getLogger("adamant.reaper")
 
@@ -42,6 +44,7 @@ async def run_forever(app: FastAPI) -> None:
     while True:
         try:
             await asyncio.to_thread(sweep_once, app.state.sessions, app.state.celery, settings.dispatch_stale_s)
+            await asyncio.to_thread(advance_all, app.state.sessions, app.state.celery, settings)
         except Exception as exc:  # the database may be restarting; keep sweeping
             log.warning("sweep failed: %s", exc)
         await asyncio.sleep(settings.reaper_interval_s)

@@ -302,3 +302,53 @@ class Checkpoint(Base):
     is_best: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[float] = mapped_column(Double, default=db_now())
     deleted_at: Mapped[float | None] = mapped_column(Double)
+
+class Sweep(Base):
+    """A hyperparameter sweep or an optimizer comparison: a parent of ordinary training jobs.
+
+    The controller that proposes trials and stops bad ones keeps nothing in memory: each trial
+    is a row here before its job is submitted, so a controller that dies is replaced by another
+    (a short lease on the row, controller_until, keeps two from driving one sweep at once).
+    """
+
+    __tablename__ = "sweeps"
+    __table_args__ = (
+        CheckConstraint("kind IN ('sweep', 'comparison')", name="kind"),
+        CheckConstraint("status IN ('running', 'succeeded', 'failed', 'cancelled')", name="status"),
+        Index(None, "tenant_id", "created_at", "id"),
+        Index(None, "status"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("swp"))
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
+    kind: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str | None] = mapped_column(String(200))
+    request: Mapped[dict[str, Any]] = mapped_column(JsonDocument)
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    total_trials: Mapped[int] = mapped_column(Integer)
+    best_trial: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    controller_until: Mapped[float | None] = mapped_column(Double)
+    created_at: Mapped[float] = mapped_column(Double, default=db_now())
+    finished_at: Mapped[float | None] = mapped_column(Double)
+    version: Mapped[int] = mapped_column(Integer, default=1, onupdate=literal_column("version + 1"))
+
+
+class Trial(Base):
+    """One configuration of a sweep (or one optimizer x seed of a comparison) and its job."""
+
+    __tablename__ = "trials"
+    __table_args__ = (
+        CheckConstraint("state IN ('running', 'complete', 'pruned', 'failed', 'cancelled')", name="state"),
+    )
+
+    sweep_id: Mapped[str] = mapped_column(ForeignKey("sweeps.id", ondelete="CASCADE"), primary_key=True)
+    number: Mapped[int] = mapped_column(Integer, primary_key=True)
+    label: Mapped[str | None] = mapped_column(String(100))  # comparison: the optimizer
+    params: Mapped[dict[str, Any]] = mapped_column(JsonDocument)
+    job_id: Mapped[str | None] = mapped_column(ForeignKey("jobs.id"))
+    state: Mapped[str] = mapped_column(String(16), default="running")
+    value: Mapped[float | None] = mapped_column(Double)  # the sweep's metric: best of the job so far
+    rungs: Mapped[dict[str, Any]] = mapped_column(JsonDocument, default=dict)  # ASHA: rung epoch -> value
+    stopped_at_epoch: Mapped[float | None] = mapped_column(Double)
+    created_at: Mapped[float] = mapped_column(Double, default=db_now())

@@ -1,0 +1,1 @@
+"""Sweeps over Adam's hyperparameters and optimizer comparisons: parents of ordinary jobs."""

@@ -1,0 +1,216 @@
+"""Driving sweeps and comparisons: called by the service's background loop every few seconds.
+
+One step of one sweep (`advance`): take the sweep's controller lease, bring each trial's state
+up to date from its job, stop trials ASHA rules out, submit new trials up to the parallelism,
+and finish the sweep when every trial has ended. Everything it decides is written to the
+trials table before it acts (a trial row before its job, an idempotency key per trial), so a
+controller that dies mid-step is simply replaced by the next step, anywhere.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+from celery import Celery
+from sqlalchemy.orm import Session
+
+from adamant.settings import Settings
+from adamant.spec import JobSpec
+from adamant.store import jobs as store_jobs
+from adamant.store import metrics as store_metrics
+from adamant.store import sweeps as store_sweeps
+from adamant.store import tenants as store_tenants
+from adamant.store.exceptions import InvalidTransition, LimitExceeded
+from adamant.store.models import Sweep, Trial
+from service.api.deps import Caller
+from service.submission import submit
+from service.sweeps import asha, search
+from service.sweeps.comparison import comparison_trials
+from service.sweeps.requests import ComparisonRequest, SweepRequest
+
+log = logging.getLogger("adamant.sweeps")
+HOLD_S = 60.0
+JOB_TERMINAL = {"succeeded": "complete", "failed": "failed", "cancelled": "cancelled"}
+
+
+def parse(sweep: Sweep) -> SweepRequest | ComparisonRequest:
+    return SweepRequest.model_validate(sweep.request) if sweep.kind == "sweep" else ComparisonRequest.model_validate(sweep.request)
+
+
+def objective(request: SweepRequest | ComparisonRequest) -> tuple[str, str]:
+    if isinstance(request, SweepRequest):
+        return request.objective
+    return request.base.monitor
+
+
+def advance_all(sessions, celery: Celery, settings: Settings) -> int:  # type: ignore[no-untyped-def]
+    with sessions() as session:
+        running = [s.id for s in store_sweeps.running_sweeps(session)]
+    for sweep_id in running:
+        try:
+            advance(sessions, celery, settings, sweep_id)
+        except Exception as exc:  # one broken sweep must not stop the others
+            log.warning("sweep %s: step failed: %s", sweep_id, exc)
+    return len(running)
+
+
+def advance(sessions, celery: Celery, settings: Settings, sweep_id: str) -> None:  # type: ignore[no-untyped-def]
+    with sessions() as session:
+        if not store_sweeps.take_controller(session, sweep_id, HOLD_S):
+            return
+        try:
+            _step(session, celery, settings, session.get(Sweep, sweep_id, populate_existing=True))
+        finally:
+            store_sweeps.release_controller(session, sweep_id)
+
+
+def _step(session: Session, celery: Celery, settings: Settings, sweep: Sweep) -> None:
+    request = parse(sweep)
+    metric, mode = objective(request)
+    tenant = store_tenants.get_tenant(session, sweep.tenant_id)
+    caller = Caller(tenant.id, tenant.name, bool(tenant.is_admin), tenant.max_epochs, float(tenant.max_run_time_s))
+    trials = store_sweeps.trials(session, sweep.id)
+
+    for trial in trials:
+        if trial.state == "running" and trial.job_id:
+            _refresh(session, sweep, trial, metric)
+    trials = store_sweeps.trials(session, sweep.id)
+    if isinstance(request, SweepRequest) and request.early_stopping is not None:
+        _apply_asha(session, sweep, request, trials, metric, mode)
+        trials = store_sweeps.trials(session, sweep.id)
+
+    # Trials recorded but never submitted (a controller died in between) go first.
+    for trial in trials:
+        if trial.job_id is None and trial.state == "running":
+            _submit_trial(session, celery, settings, caller, sweep, request, trial)
+    active = sum(1 for t in trials if t.state == "running")
+    planned = _planned(request, sweep)
+    while active < request.parallelism and len(trials) < len(planned if planned is not None else range(sweep.total_trials)):
+        number = len(trials)
+        if planned is not None:
+            label, params = planned[number]
+        else:
+            finished = [(t.params, t.value, t.state) for t in trials if t.state in ("complete", "pruned")]
+            label, params = None, search.propose(request, number, finished)  # type: ignore[arg-type]
+        trial = store_sweeps.record_trial(session, sweep.id, number, params=params, label=label)
+        if not _submit_trial(session, celery, settings, caller, sweep, request, trial):
+            break
+        trials = store_sweeps.trials(session, sweep.id)
+        active += 1
+
+    trials = store_sweeps.trials(session, sweep.id)
+    if len(trials) >= sweep.total_trials and all(t.state != "running" for t in trials):
+        best = best_trial(trials, mode)
+        status = "succeeded" if best is not None else "failed"
+        store_sweeps.finish_sweep(session, sweep.id, status, best_trial=best.number if best else None,
+                                  error=None if best else "no trial completed")
+
+
+def _planned(request: SweepRequest | ComparisonRequest, sweep: Sweep) -> list[tuple[str | None, dict[str, Any]]] | None:
+    if isinstance(request, ComparisonRequest):
+        return comparison_trials(request)
+    if request.method == "grid":
+        return [(None, params) for params in search.grid(request)][: sweep.total_trials]
+    return None
+
+
+def _child_spec(request: SweepRequest | ComparisonRequest, sweep: Sweep, trial: Trial) -> JobSpec:
+    base = request.base.model_dump(mode="json")
+    spec = search.apply(base, trial.params)
+    label = trial.label or f"trial {trial.number}"
+    spec["name"] = f"{sweep.name or sweep.id} · {label}"
+    if isinstance(request, SweepRequest) and request.early_stopping is not None:
+        spec["training"]["eval_every_epochs"] = 1  # rungs need a value every epoch
+    return JobSpec.model_validate(spec)
+
+
+def _submit_trial(session: Session, celery: Celery, settings: Settings, caller: Caller, sweep: Sweep,
+                  request: SweepRequest | ComparisonRequest, trial: Trial) -> bool:
+    try:
+        spec = _child_spec(request, sweep, trial)
+    except Exception as exc:  # a sampled value the spec refuses: the trial fails, the sweep goes on
+        store_sweeps.update_trial(session, sweep.id, trial.number, state="failed")
+        log.warning("sweep %s trial %s: invalid configuration: %s", sweep.id, trial.number, exc)
+        return True
+    try:
+        job, _ = submit(session, celery, settings, caller, spec, idempotency_key=f"{sweep.id}:trial:{trial.number}")
+    except LimitExceeded:
+        return False  # the tenant is at its concurrency cap: next step
+    store_sweeps.update_trial(session, sweep.id, trial.number, job_id=job.id)
+    return True
+
+
+def _refresh(session: Session, sweep: Sweep, trial: Trial, metric: str) -> None:
+    job = store_jobs.get_job_any_tenant(session, trial.job_id)
+    best = (job.best_metrics or {}).get(metric)
+    value = trial.value if best is None else float(best)
+    state = JOB_TERMINAL.get(str(job.status))
+    if state == "cancelled" and trial.stopped_at_epoch is not None:
+        state = "pruned"
+    if state is None:
+        if value != trial.value:
+            store_sweeps.update_trial(session, sweep.id, trial.number, value=value)
+        return
+    store_sweeps.update_trial(session, sweep.id, trial.number, state=state, value=value)
+
+
+def _apply_asha(session: Session, sweep: Sweep, request: SweepRequest, trials: list[Trial], metric: str, mode: str) -> None:
+    rule = request.early_stopping
+    assert rule is not None
+    levels = asha.rungs(rule.grace_epochs, rule.reduction_factor, request.base.training.epochs)
+    recorded: dict[int, list[float]] = {rung: [] for rung in levels}
+    for trial in trials:
+        for rung, value in (trial.rungs or {}).items():
+            if int(rung) in recorded and value is not None:
+                recorded[int(rung)].append(float(value))
+    for trial in trials:
+        if trial.state != "running" or trial.job_id is None:
+            continue
+        points, _ = store_metrics.next_metrics(session, trial.job_id, names=[metric], limit=10_000)
+        evaluations = [(p.epoch, p.value) for p in points if p.value is not None and math.isfinite(p.value)]
+        seen = dict(trial.rungs or {})
+        for rung in levels:
+            if str(rung) in seen:
+                continue
+            value = asha.value_at(evaluations, rung)
+            if value is None:
+                break
+            seen[str(rung)] = value
+            recorded[rung].append(value)
+            store_sweeps.update_trial(session, sweep.id, trial.number, rungs=seen)
+            if not asha.promotable(value, recorded[rung], rule.reduction_factor, mode):
+                _prune(session, sweep, trial, rung)
+                break
+
+
+def _prune(session: Session, sweep: Sweep, trial: Trial, rung: int) -> None:
+    store_sweeps.update_trial(session, sweep.id, trial.number, stopped_at_epoch=float(rung))
+    try:
+        store_jobs.request_cancel(session, sweep.tenant_id, trial.job_id)
+    except InvalidTransition:
+        pass  # it finished meanwhile; _refresh records it as complete
+    log.info("sweep %s: trial %s stopped at epoch %s (ASHA)", sweep.id, trial.number, rung)
+
+
+def best_trial(trials: list[Trial], mode: str) -> Trial | None:
+    done = [t for t in trials if t.state == "complete" and t.value is not None]
+    if not done:
+        return None
+    return max(done, key=lambda t: t.value) if mode == "max" else min(done, key=lambda t: t.value)
+
+
+def cancel(session: Session, tenant_id: str, sweep_id: str) -> Sweep:
+    """Cancel a sweep and every child still queued or running."""
+    sweep = store_sweeps.get_sweep(session, tenant_id, sweep_id)
+    for trial in store_sweeps.trials(session, sweep.id):
+        if trial.state == "running":
+            if trial.job_id:
+                try:
+                    store_jobs.request_cancel(session, tenant_id, trial.job_id)
+                except InvalidTransition:
+                    pass
+            store_sweeps.update_trial(session, sweep.id, trial.number, state="cancelled")
+    store_sweeps.finish_sweep(session, sweep.id, "cancelled")
+    return store_sweeps.get_sweep(session, tenant_id, sweep_id)

@@ -1,0 +1,115 @@
+"""What a user sends to start a sweep or a comparison (pydantic at the edge)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from adamant.spec import JobSpec, OptimizerName
+
+# Paths into the job spec a sweep may search over.
+SEARCHABLE = {
+    "optimizer.lr", "optimizer.beta1", "optimizer.beta2", "optimizer.eps", "optimizer.weight_decay",
+    "optimizer.decoupled_weight_decay", "optimizer.amsgrad", "schedule.type", "schedule.warmup_epochs",
+    "training.batch_size", "model.dropout", "model.hidden", "model.embedding_dim", "model.regularization",
+}
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LogUniform(Strict):
+    type: Literal["log_uniform"] = "log_uniform"
+    low: float = Field(..., gt=0)
+    high: float = Field(..., gt=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> LogUniform:
+        if self.low >= self.high:
+            raise ValueError("low must be below high")
+        return self
+
+
+class Uniform(Strict):
+    type: Literal["uniform"] = "uniform"
+    low: float
+    high: float
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Uniform:
+        if self.low >= self.high:
+            raise ValueError("low must be below high")
+        return self
+
+
+class Choice(Strict):
+    type: Literal["choice"] = "choice"
+    values: list[Any] = Field(..., min_length=1, max_length=100)
+
+
+Distribution = Annotated[LogUniform | Uniform | Choice, Field(discriminator="type")]
+
+
+class ASHA(Strict):
+    """Asynchronous successive halving: at rungs of grace_epochs·η^k, a trial whose metric is not
+    in the top 1/η of the values seen at that rung is stopped (Li et al., 2020; the rule of
+    Optuna's SuccessiveHalvingPruner)."""
+
+    type: Literal["asha"] = "asha"
+    grace_epochs: int = Field(1, ge=1, le=1000)
+    reduction_factor: int = Field(3, ge=2, le=10)
+
+
+class SweepRequest(Strict):
+    name: str | None = Field(None, max_length=200)
+    base: JobSpec
+    space: dict[str, Distribution] = Field(..., min_length=1, max_length=10, description="job spec path -> distribution")
+    method: Literal["grid", "random", "tpe"] = "random"
+    trials: int = Field(12, ge=1, le=200)
+    parallelism: int = Field(2, ge=1, le=20)
+    metric: str | None = Field(None, description="default: the task's metric (val_auc, val_rmse, ...)")
+    mode: Literal["min", "max"] | None = None
+    early_stopping: ASHA | None = None
+    seed: int = Field(0, ge=0)
+
+    @model_validator(mode="after")
+    def _searchable(self) -> SweepRequest:
+        bad = sorted(set(self.space) - SEARCHABLE)
+        if bad:
+            raise ValueError(f"cannot search over {bad}; searchable: {sorted(SEARCHABLE)}")
+        if self.method == "grid" and not all(isinstance(d, Choice) for d in self.space.values()):
+            raise ValueError("grid search needs a 'choice' list for every parameter")
+        return self
+
+    @property
+    def objective(self) -> tuple[str, str]:
+        name, mode = self.base.monitor
+        if self.metric:
+            name = self.metric
+            mode = self.mode or ("min" if any(k in name for k in ("loss", "rmse", "mae")) else "max")
+        return name, mode
+
+
+class OptimizerChoice(Strict):
+    name: OptimizerName
+    lr: float | None = Field(None, gt=0, le=10)
+    label: str | None = Field(None, max_length=100)
+    overrides: dict[str, Any] = Field(default_factory=dict, description="other optimizer fields")
+
+
+class Target(Strict):
+    metric: str
+    value: float
+
+
+class ComparisonRequest(Strict):
+    name: str | None = Field(None, max_length=200)
+    base: JobSpec
+    optimizers: list[OptimizerName | OptimizerChoice] = Field(
+        default_factory=lambda: ["adam", "adamw", "amsgrad", "sgd", "rmsprop", "adagrad", "adadelta"], min_length=1, max_length=20
+    )
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1, max_length=10)
+    parallelism: int = Field(2, ge=1, le=20)
+    target: Target | None = Field(None, description="report time and epochs to reach metric >= value (<= for losses)")
