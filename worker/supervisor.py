@@ -8,6 +8,9 @@ watches it:
 - every `poll_s` it re-reads the job: if another worker holds the lease now, the trainer is
   killed (it would be refused anyway); if a cancel has waited longer than the grace period,
   the trainer's group gets SIGTERM, then SIGKILL, and the job is recorded cancelled;
+- every heartbeat_s, while the trainer lives, it extends the lease itself: a trainer that is
+  still starting (importing torch can take 10 s on a loaded machine) keeps its job; the lease
+  lapses only when the worker is gone, which is what the reaper is for;
 - when the worker shuts down (worker/celery_app.py leaves a drain marker), the trainer gets
   SIGTERM: it finishes its step, checkpoints and requeues the job for another worker;
 - past the hard time limit (the spec's time limit, or the tenant's, plus a grace period) the
@@ -100,6 +103,7 @@ def supervise(settings: Settings, sessions, lease: Lease) -> Outcome:  # type: i
     cancel_seen_at: float | None = None
     drain_marker = settings.home.absolute() / "run" / f"drain-{os.getppid()}"
     draining = False
+    last_beat = time.monotonic()
     with log_path.open("ab") as output:
         process = subprocess.Popen(
             _trainer_command(lease), stdout=output, stderr=subprocess.STDOUT, start_new_session=True, cwd=os.getcwd()
@@ -122,6 +126,16 @@ def supervise(settings: Settings, sessions, lease: Lease) -> Outcome:  # type: i
                 return Outcome(lease.job_id, True, process.returncode, "lease_lost")
             if current.status not in ("running", "cancelling"):
                 continue  # the trainer recorded the outcome and is exiting
+            if time.monotonic() - last_beat >= settings.heartbeat_s:
+                # The lease is this worker's while its trainer lives: a trainer still importing
+                # torch on a loaded machine has not heartbeated yet, and must not lose its job.
+                last_beat = time.monotonic()
+                try:
+                    with sessions() as session:
+                        store_jobs.heartbeat(session, lease, settings.lease_ttl_s)
+                except LeaseLost:
+                    _kill_group(process, graceful=False)
+                    return Outcome(lease.job_id, True, process.returncode, "lease_lost")
             if current.status == "cancelling":
                 cancel_seen_at = cancel_seen_at or time.monotonic()
                 if time.monotonic() - cancel_seen_at > settings.cancel_grace_s:
