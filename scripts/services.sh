@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes sure the local services the integration tests talk to are up: Redis on 6379 and
 # PostgreSQL on 5432 (trust auth for 127.0.0.1, database `test`). Starts them if they are
-# installed but stopped; installs them from Debian's packages if they are missing (needs root).
+# installed but stopped; installs them from Debian's packages if they are missing (needs root),
+# with the browser and the compose checker the tests use.
 set -euo pipefail
 
 have() { command -v "$1" >/dev/null 2>&1; }
@@ -12,8 +13,13 @@ apt_install() {
   fi
   echo "services: installing $*"
   DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
 }
+
+# Tools the tests drive without a server: Debian's chromium (Playwright's browser tests; nothing is
+# downloaded at run time) and docker-compose (`docker-compose config -q`; no Docker engine needed).
+have chromium || apt_install chromium
+have docker-compose || apt_install docker-compose
 
 redis_up() { (exec 3<>/dev/tcp/127.0.0.1/6379 && printf 'PING\r\n' >&3 && head -c 5 <&3 | grep -q PONG) 2>/dev/null; }
 pg_up() { (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; }

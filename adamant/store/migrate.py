@@ -85,14 +85,18 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m adamant.store.migrate", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("upgrade", help="apply migrations up to head")
-    up.add_argument("--url", required=True)
+    up.add_argument("--url", help="default: the settings' DATABASE_URL (or the embedded SQLite file)")
     up.add_argument("--revision", default="head")
     rev = sub.add_parser("revision", help="autogenerate a migration from the models' difference with --url")
     rev.add_argument("--url", required=True, help="a database already at head")
     rev.add_argument("-m", "--message", required=True)
     cur = sub.add_parser("current", help="print the database's revision")
-    cur.add_argument("--url", required=True)
+    cur.add_argument("--url", help="default: the settings' DATABASE_URL")
     args = parser.parse_args(argv)
+    if getattr(args, "url", None) is None:
+        from adamant.settings import get_settings
+
+        args.url = get_settings().database_url
 
     if args.command == "upgrade":
         upgrade(args.url, args.revision)
