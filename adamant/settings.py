@@ -2,14 +2,15 @@
 
 With nothing set, everything lives under ./var: a SQLite database, a filesystem broker (kombu's
 `filesystem://` transport, no server), artifacts on local disk. Set DATABASE_URL (PostgreSQL),
-BROKER_URL (Redis) and ADAMANT_ARTIFACTS to run as a cluster. The README lists every variable.
+BROKER_URL (Redis) and ADAMANT_ARTIFACTS (a shared folder) or ADAMANT_ARTIFACTS_URL (an fsspec
+object store) to run as a cluster. The README lists every variable.
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, computed_field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -40,6 +41,16 @@ class Settings(BaseSettings):
     migrate_on_start: bool = Field(True, description="Run database migrations when the service starts.")
     worker_name: str | None = None
     torch_threads: int | None = Field(None, ge=1, description="Intra-op threads per trainer; default: all cores / worker concurrency.")
+    log_format: Literal["text", "json"] = Field("text", description="json: one JSON object per line, with job_id etc. (containers).")
+    log_level: str = Field("INFO", description="Level of the root logger of the service, worker and trainer.")
+    metrics_enabled: bool = Field(True, description="Serve Prometheus /metrics (service/prometheus.py).")
+    metrics_token: str | None = Field(None, description="If set, /metrics needs `Authorization: Bearer <token>`.")
+    artifacts_url: str | None = Field(
+        None, description="fsspec URL of the artifact store (file:///..., s3://bucket/prefix); default: the local artifact root."
+    )
+    artifact_quota_bytes: int | None = Field(
+        None, ge=0, description="Checkpoint bytes a tenant may keep unless its own max_artifact_bytes says otherwise; none: unlimited."
+    )
 
     @field_validator("file_roots", mode="before")
     @classmethod

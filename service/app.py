@@ -17,7 +17,8 @@ from adamant.queue import make_celery
 from adamant.settings import Settings, get_settings
 from adamant.store import migrate
 from adamant.store.db import make_engine, make_session_factory
-from service import bootstrap, reaper
+from adamant.logging_setup import configure_logging
+from service import bootstrap, prometheus, reaper
 from service.api import openapi, problems
 from service.api.deps import AuthFailures
 from service.snapshots import JobSnapshots
@@ -64,6 +65,7 @@ def create_app(settings: Settings | None = None, *, run_sweeps: bool = True) -> 
 
     problems.install(app)
     openapi.install(app)
+    prometheus.install(app)
     for module in (health, tenants, datasets, jobs, metrics, checkpoints, artifacts, predict, sweeps):
         app.include_router(module.router)
     if DASHBOARD.exists():
@@ -78,6 +80,7 @@ def create_app(settings: Settings | None = None, *, run_sweeps: bool = True) -> 
 def create_asgi_app() -> UploadLimit:
     """What uvicorn serves: the app behind the streaming body-size cap (`--factory`)."""
     settings = get_settings()
+    configure_logging(settings, "service")
     app = UploadLimit(create_app(settings), max_bytes=settings.upload_max_bytes)
     # Everything built so far lives as long as the process: keep it out of the cyclic GC's
     # generations, so collections stay short under load (fewer long-tail latencies).

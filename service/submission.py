@@ -25,6 +25,7 @@ from adamant.store import jobs as store_jobs
 from adamant.store.exceptions import NotFound
 from adamant.store.models import Job
 from service.api.deps import Caller
+from service.retention import enforce_artifact_quota
 
 
 def request_hash(spec: JobSpec) -> str:
@@ -78,6 +79,7 @@ def submit(
     tenant_id = caller.tenant_id
     check_dataset_ref(session, settings, tenant_id, spec)
     check_limits(session, tenant_id, spec, max_epochs=caller.max_epochs, max_run_time_s=caller.max_run_time_s)
+    enforce_artifact_quota(session, settings, tenant_id)  # 409 when over quota after reclaiming
     job, created = store_jobs.submit_job(
         session,
         tenant_id,

@@ -3,14 +3,21 @@
 Start a worker with `celery -A worker.celery_app worker -Q cpu` (add `gpu` on a GPU machine;
 one process per concurrent job: `-c N`). Importing this module imports no torch: the training
 itself runs in a supervised subprocess (worker/supervisor.py).
+
+Logging is ours, not Celery's (ADAMANT_LOG_FORMAT, adamant/logging_setup.py): connecting
+`setup_logging` stops Celery from configuring its own, and each task's records carry the
+job id it was sent for.
 """
 
 from __future__ import annotations
 
 import os
 
-from celery.signals import worker_init, worker_shutting_down
+from typing import Any
 
+from celery.signals import setup_logging, task_postrun, task_prerun, worker_init, worker_shutting_down
+
+from adamant.logging_setup import configure_logging, job_context
 from adamant.queue import make_celery
 from adamant.settings import get_settings
 
@@ -39,3 +46,27 @@ def _clear_stale_drain_marker(**_: object) -> None:
         os.remove(drain_marker(os.getpid()))
     except FileNotFoundError:
         pass
+
+
+@setup_logging.connect
+def _configure_logging(loglevel: Any = None, **_: object) -> None:
+    configure_logging(get_settings(), "worker", level=loglevel or None)
+
+
+_task_contexts: dict[str, Any] = {}  # task id -> the job_context entered for it
+
+
+@task_prerun.connect
+def _enter_job_context(task_id: str = "", args: Any = None, kwargs: Any = None, **_: object) -> None:
+    job_id = (args[0] if args else None) or (kwargs or {}).get("job_id")
+    if isinstance(job_id, str):
+        context = job_context(job_id=job_id)
+        context.__enter__()
+        _task_contexts[task_id] = context
+
+
+@task_postrun.connect
+def _leave_job_context(task_id: str = "", **_: object) -> None:
+    context = _task_contexts.pop(task_id, None)
+    if context is not None:
+        context.__exit__(None, None, None)

@@ -5,10 +5,17 @@ its TTL, then resumed) has each write refused and stops at its next step. Writes
 metric points and log lines are buffered and flushed together at most every `flush_s`, and
 the heartbeat (with progress) rides along, so a step costs no database round trip.
 `should_stop` answers from memory — the cancel flag comes back with each heartbeat.
+
+With an artifact store to mirror to (ADAMANT_ARTIFACTS_URL), each checkpoint the engine wrote
+locally is uploaded before it is recorded — a recorded checkpoint is always downloadable —
+and the ones the engine pruned are deleted from the store after their rows are forgotten.
+Log lines also go to the process's logger (adamant.trainer.job), so they reach the
+structured log with the job's id as well as the job's log in the database.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -17,6 +24,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
+from adamant.artifacts import ArtifactStore
 from adamant.store import checkpoints as store_checkpoints
 from adamant.store import jobs as store_jobs
 from adamant.store import logs as store_logs
@@ -27,6 +35,8 @@ from worker.engine.reporting import CheckpointInfo, MetricPoint, Progress
 
 FLUSH_S = 1.0
 MAX_BUFFER = 2000
+job_log = logging.getLogger("adamant.trainer.job")
+_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 
 
 class DatabaseReporter:
@@ -39,6 +49,7 @@ class DatabaseReporter:
         heartbeat_s: float,
         run_dir: Path,
         artifact_root: Path,
+        artifacts: ArtifactStore | None = None,
     ) -> None:
         self.sessions = sessions
         self.lease = lease
@@ -46,6 +57,7 @@ class DatabaseReporter:
         self.heartbeat_s = heartbeat_s
         self.run_dir = run_dir
         self.artifact_root = artifact_root
+        self.artifacts = artifacts  # where checkpoints are mirrored; None: the local root is the store
         self.cancel_requested = False
         self.draining = False  # set on SIGTERM or when the supervisor is gone: checkpoint and requeue
         self._parent = os.getppid()
@@ -75,6 +87,8 @@ class DatabaseReporter:
         self.flush()  # points up to the checkpoint land before it does
         pruned = sorted(p for p in (self.run_dir / "checkpoints").iterdir() if p.name.startswith("step-")) if (self.run_dir / "checkpoints").exists() else []
         kept = {self._relative(p) for p in pruned}
+        if self.artifacts is not None:
+            self.artifacts.put(self._relative(info.path), Path(info.path))
         with self.sessions() as session:
             store_checkpoints.record_checkpoint(
                 session,
@@ -91,8 +105,12 @@ class DatabaseReporter:
             gone = [path for path in known if path not in kept]
             if gone:
                 store_checkpoints.forget_checkpoints(session, self.lease, gone)
+        if self.artifacts is not None:
+            for path in gone:
+                self.artifacts.delete(path)
 
     def log(self, message: str, level: str = "info") -> None:
+        job_log.log(_LEVELS.get(level, logging.INFO), message)
         with self._lock:
             self._logs.append((time.time(), level, message))
         self._maybe_flush()

@@ -25,7 +25,9 @@ from typing import Any
 
 from sqlalchemy.exc import OperationalError
 
+from adamant.artifacts import checkpoint_mirror
 from adamant.exceptions import AdamantError, CheckpointError
+from adamant.logging_setup import bind_job, configure_logging
 from adamant.settings import Settings, get_settings
 from adamant.spec import JobSpec
 from adamant.store import checkpoints as store_checkpoints
@@ -59,10 +61,12 @@ def train_leased_job(settings: Settings, job_id: str, token: int) -> int:
         lease = Lease(job_id=job_id, token=token, attempt=job.attempt, worker=job.lease_owner or "")
         tenant_id = job.tenant_id
         spec = JobSpec.model_validate(job.spec)
+    bind_job(job_id=job_id, tenant_id=tenant_id, attempt=lease.attempt)  # operations: structured logs
     run_dir = run_dir_for(settings, job_id)
     reporter = DatabaseReporter(
         sessions, lease, ttl_s=settings.lease_ttl_s, heartbeat_s=settings.heartbeat_s,
         run_dir=run_dir, artifact_root=settings.artifact_root,
+        artifacts=checkpoint_mirror(settings),  # operations: upload checkpoints to ADAMANT_ARTIFACTS_URL
     )
     tensorboard = TensorBoardReporter(run_dir / "tensorboard")
 
@@ -178,7 +182,8 @@ def _json_floats(value: Any) -> Any:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging(get_settings(), "trainer")  # operations: ADAMANT_LOG_FORMAT
+    bind_job(job_id=args[0])
     return train_leased_job(get_settings(), args[0], int(args[1]))
 
 

@@ -138,6 +138,7 @@ class Tenant(Base):
     max_epochs: Mapped[int] = mapped_column(Integer, default=1000)
     max_run_time_s: Mapped[int] = mapped_column(Integer, default=24 * 3600)
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    max_artifact_bytes: Mapped[int | None] = mapped_column(BigInteger)  # NULL: ADAMANT_ARTIFACT_QUOTA_BYTES
 
 
 class ApiKey(Base):
@@ -302,6 +303,7 @@ class Checkpoint(Base):
     is_best: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[float] = mapped_column(Double, default=db_now())
     deleted_at: Mapped[float | None] = mapped_column(Double)
+
 
 class Sweep(Base):
     """A hyperparameter sweep or an optimizer comparison: a parent of ordinary training jobs.

@@ -39,8 +39,12 @@ def create_tenant(
     max_epochs: int = 1000,
     max_run_time_s: int = 24 * 3600,
     is_admin: bool = False,
+    max_artifact_bytes: int | None = None,
 ) -> Tenant:
-    """A new tenant; AlreadyExists when the name is taken."""
+    """A new tenant; AlreadyExists when the name is taken.
+
+    max_artifact_bytes None means the deployment's default (ADAMANT_ARTIFACT_QUOTA_BYTES).
+    """
     try:
         with write_transaction(session):
             tenant = Tenant(
@@ -49,6 +53,7 @@ def create_tenant(
                 max_epochs=max_epochs,
                 max_run_time_s=max_run_time_s,
                 is_admin=is_admin,
+                max_artifact_bytes=max_artifact_bytes,
             )
             session.add(tenant)
             session.flush()
@@ -65,6 +70,24 @@ def get_tenant(session: Session, tenant_id: str) -> Tenant:
     if tenant is None:
         raise NotFound("tenant", tenant_id)
     return tenant
+
+
+def set_artifact_quota(session: Session, tenant_id: str, max_bytes: int | None) -> Tenant:
+    """Set the tenant's checkpoint-storage quota in bytes (None: the deployment's default)."""
+    if max_bytes is not None and max_bytes < 0:
+        raise ValueError("max_artifact_bytes must be >= 0")
+    with write_transaction(session):
+        tenant = session.get(Tenant, tenant_id, with_for_update={"key_share": True})
+        if tenant is None:
+            raise NotFound("tenant", tenant_id)
+        tenant.max_artifact_bytes = max_bytes
+        session.flush()
+        return tenant
+
+
+def artifact_quota(tenant: Tenant, default: int | None) -> int | None:
+    """The bytes of checkpoints this tenant may keep; None: unlimited."""
+    return tenant.max_artifact_bytes if tenant.max_artifact_bytes is not None else default
 
 
 def tenant_by_name(session: Session, name: str) -> Tenant | None:

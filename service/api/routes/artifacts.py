@@ -1,10 +1,12 @@
-"""A job's other artifacts: its TensorBoard event files."""
+"""A job's other artifacts: its TensorBoard event files (read from the local artifact root:
+workers do not upload them to ADAMANT_ARTIFACTS_URL)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 from fastapi.responses import Response
 
+from adamant.artifacts import ArtifactNotFound, LocalArtifacts
 from adamant.exceptions import CheckpointError
 from adamant.store import jobs as store_jobs
 from service.api.deps import CallerDep, SessionDep, SettingsDep
@@ -17,9 +19,11 @@ router = APIRouter(prefix="/v1/jobs/{job_id}", tags=["artifacts"])
 def download_tensorboard(job_id: str, caller: CallerDep, session: SessionDep, settings: SettingsDep) -> Response:
     """The job's TensorBoard event files as a tar: extract and run `tensorboard --logdir DIR`."""
     store_jobs.get_job(session, caller.tenant_id, job_id)
-    directory = settings.job_dir(job_id) / "run" / "tensorboard"
-    if not directory.is_dir():
-        raise CheckpointError(f"job {job_id} has no TensorBoard files yet")
-    return Response(deterministic_tar(directory), media_type="application/x-tar", headers={
+    try:
+        key = (settings.job_dir(job_id) / "run" / "tensorboard").relative_to(settings.artifact_root).as_posix()
+        body = deterministic_tar(LocalArtifacts(settings.artifact_root), key)
+    except ArtifactNotFound as exc:
+        raise CheckpointError(f"job {job_id} has no TensorBoard files yet") from exc
+    return Response(body, media_type="application/x-tar", headers={
         "Content-Disposition": f'attachment; filename="{job_id}-tensorboard.tar"',
     })

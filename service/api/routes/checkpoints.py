@@ -1,15 +1,21 @@
-"""A job's checkpoints: list with step, metrics, size and sha256; download one as a tar."""
+"""A job's checkpoints: list with step, metrics, size and sha256; download one as a tar.
+
+Files are read from the artifact store (adamant/artifacts): the local artifact root, or the
+fsspec store of ADAMANT_ARTIFACTS_URL that workers upload their checkpoints to.
+"""
 
 from __future__ import annotations
 
 import io
+import json
 import tarfile
-from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from adamant.checkpoint_files import read_manifest
+from adamant.artifacts import ArtifactNotFound, ArtifactStore, artifact_store
+from adamant.checkpoint_files import MANIFEST
 from adamant.exceptions import CheckpointError
 from adamant.store import checkpoints as store_checkpoints
 from adamant.store import jobs as store_jobs
@@ -20,11 +26,13 @@ from service.views import checkpoint_view
 router = APIRouter(prefix="/v1/jobs/{job_id}/checkpoints", tags=["checkpoints"])
 
 
-def _files(directory: Path) -> dict:
+def _files(store: ArtifactStore, key: str) -> dict[str, Any]:
     try:
-        return read_manifest(directory).get("files", {})
-    except CheckpointError:
+        with store.open(f"{key}/{MANIFEST}") as f:
+            manifest = json.load(f)
+    except (ArtifactNotFound, OSError, ValueError):
         return {}
+    return manifest.get("files", {}) if isinstance(manifest, dict) else {}
 
 
 @router.get("", response_model=CheckpointList)
@@ -32,21 +40,24 @@ def list_checkpoints(job_id: str, caller: CallerDep, session: SessionDep, settin
     """Each checkpoint's sha256 is its manifest's; the manifest lists every file's sha256."""
     store_jobs.get_job(session, caller.tenant_id, job_id)
     rows = store_checkpoints.list_checkpoints(session, job_id)
-    return CheckpointList(checkpoints=[checkpoint_view(job_id, c, _files(settings.artifact_root / c.path)) for c in rows])
+    store = artifact_store(settings)
+    return CheckpointList(checkpoints=[checkpoint_view(job_id, c, _files(store, c.path)) for c in rows])
 
 
-def deterministic_tar(directory: Path) -> bytes:
-    """The checkpoint's files in a tar with fixed metadata, so the same checkpoint downloads
-    byte-identical every time."""
+def deterministic_tar(store: ArtifactStore, key: str) -> bytes:
+    """The files directly under `key` in a tar with fixed metadata, so the same checkpoint
+    downloads byte-identical every time; ArtifactNotFound when there are none."""
+    base = key.strip("/")
+    names = [k[len(base) + 1 :] for k in store.list(base) if k.startswith(base + "/") and "/" not in k[len(base) + 1 :]]
+    if not names:
+        raise ArtifactNotFound(base)
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for path in sorted(directory.iterdir()):
-            if not path.is_file():
-                continue
-            info = tarfile.TarInfo(name=f"{directory.name}/{path.name}")
-            info.size = path.stat().st_size
+        for name in sorted(names):
+            info = tarfile.TarInfo(name=f"{base.rsplit('/', 1)[-1]}/{name}")
+            info.size = store.size(f"{base}/{name}")
             info.mtime, info.mode, info.uid, info.gid = 0, 0o644, 0, 0
-            with path.open("rb") as f:
+            with store.open(f"{base}/{name}") as f:
                 tar.addfile(info, f)
     return buffer.getvalue()
 
@@ -63,10 +74,10 @@ def download_checkpoint(job_id: str, checkpoint_id: str, caller: CallerDep, sess
     )
     if checkpoint is None:
         raise CheckpointError(f"job {job_id} has no best checkpoint yet")
-    directory = settings.artifact_root / checkpoint.path
-    if not directory.is_dir():
-        raise CheckpointError(f"checkpoint {checkpoint.id} is no longer on disk (pruned)")
-    body = deterministic_tar(directory)
+    try:
+        body = deterministic_tar(artifact_store(settings), checkpoint.path)
+    except ArtifactNotFound as exc:
+        raise CheckpointError(f"checkpoint {checkpoint.id} is no longer in the artifact store (pruned)") from exc
     filename = f"{job_id}-step-{checkpoint.step}.tar"
     return Response(body, media_type="application/x-tar", headers={
         "Content-Disposition": f'attachment; filename="{filename}"',

@@ -1,10 +1,15 @@
-"""Liveness and readiness."""
+"""Liveness, readiness and Prometheus metrics."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
-from sqlalchemy import text
+import hmac
 
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from sqlalchemy import text
+from starlette.concurrency import run_in_threadpool
+
+from service import prometheus
 from service.api.problems import Problem
 
 router = APIRouter(tags=["health"])
@@ -36,3 +41,20 @@ def readyz(request: Request) -> dict[str, str]:
     if any(v != "ok" for v in checks.values()):
         raise Problem(503, "Not ready", "; ".join(f"{k}: {v}" for k, v in checks.items()), kind="not-ready")
     return {"status": "ready", **checks}
+
+
+@router.get("/metrics", response_class=Response, responses={200: {"content": {prometheus.CONTENT_TYPE: {}}}})
+async def metrics(request: Request) -> Response:
+    """Prometheus metrics (service/prometheus.py). No API key: the numbers are aggregates over
+    all tenants, with no tenant or job labels. ADAMANT_METRICS_ENABLED=false turns the route
+    off (404); ADAMANT_METRICS_TOKEN makes it require `Authorization: Bearer <token>`."""
+    settings = request.app.state.settings
+    if not settings.metrics_enabled:
+        raise Problem(404, "Not found", "metrics are disabled (ADAMANT_METRICS_ENABLED=false)")
+    if settings.metrics_token:
+        presented = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+        if not hmac.compare_digest(presented.encode(), settings.metrics_token.encode()):
+            raise Problem(401, "Unauthorized", "/metrics needs the bearer token of ADAMANT_METRICS_TOKEN",
+                          headers={"WWW-Authenticate": "Bearer"})
+    body = await run_in_threadpool(prometheus.exposition, request.app.state.sessions)
+    return Response(body, media_type=prometheus.CONTENT_TYPE)

@@ -1,0 +1,92 @@
+"""Checkpoints through an fsspec artifact store, on real processes: the worker uploads each one to
+ADAMANT_ARTIFACTS_URL and the service serves downloads from there, not from the worker's folder.
+
+fsspec's memory:// cannot cross processes, so this uses a file:// URL on a folder apart from
+the local artifact root (the same code path as s3://, through fsspec). The stack also logs
+JSON (ADAMANT_LOG_FORMAT=json), as containers do: the worker's and the trainer's lines name the job.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import shutil
+import tarfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from support.stack import Stack, create_tenant, make_stack, wait_for_status
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+SPEC = {
+    "task": "binary_classification",
+    "dataset": {"ref": "builtin:bank-marketing", "target": "y", "drop": ["duration"]},
+    "model": {"type": "mlp", "hidden": [8]},
+    "training": {"epochs": 2, "batch_size": 2048, "log_every_steps": 4},
+    "checkpointing": {"keep_last": 1},
+}
+
+
+@pytest.fixture(scope="module")
+def bucket_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack, Path]]:
+    home = tmp_path_factory.mktemp("stack-fsspec")
+    bucket = tmp_path_factory.mktemp("bucket") / "adamant"
+    stack = make_stack(
+        "embedded", home, ADAMANT_ARTIFACTS_URL=bucket.as_uri(), ADAMANT_LOG_FORMAT="json",
+        ADAMANT_LEASE_TTL_S="30",  # a loaded CI machine can take 10 s to import torch
+    )
+    try:
+        stack.start_api()
+        stack.start_worker(queues="cpu")
+        yield stack, bucket
+    finally:
+        stack.stop_all()
+
+
+def test_checkpoints_are_uploaded_to_the_store_and_downloaded_from_it(bucket_stack: tuple[Stack, Path]) -> None:
+    stack, bucket = bucket_stack
+    key = create_tenant(stack, "fsspec-user")
+    with stack.client(key) as client:
+        job = client.post("/v1/jobs", json=SPEC).json()
+        finished = wait_for_status(client, job["id"], {"succeeded", "failed", "cancelled"})
+        assert finished["status"] == "succeeded", finished["error"]
+        checkpoints = client.get(f"/v1/jobs/{job['id']}/checkpoints").json()["checkpoints"]
+        best = next(c for c in checkpoints if c["is_best"])
+        assert best["files"], "the listing reads each manifest from the store"
+
+        # Every live checkpoint is in the bucket; the pruned ones are gone from it too.
+        uploaded = sorted(p.name for p in (bucket / "jobs" / job["id"] / "run" / "checkpoints").iterdir())
+        assert uploaded == sorted({f"step-{c['step']:08d}" for c in checkpoints})
+
+        # The worker's local copies vanish (a worker machine replaced): downloads still work.
+        shutil.rmtree(stack.home / "artifacts" / "jobs" / job["id"] / "run" / "checkpoints")
+        download = client.get(best["download"])
+    assert download.status_code == 200, download.text
+    with tarfile.open(fileobj=io.BytesIO(download.content)) as tar:
+        files = {m.name.split("/")[-1]: tar.extractfile(m).read() for m in tar.getmembers()}
+    assert hashlib.sha256(files["manifest.json"]).hexdigest() == best["sha256"]
+
+
+def json_lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.startswith("{")]
+
+
+def test_worker_and_trainer_log_json_lines_that_name_the_job(bucket_stack: tuple[Stack, Path]) -> None:
+    stack, _ = bucket_stack
+    key = create_tenant(stack, "json-logs")
+    with stack.client(key) as client:
+        job = client.post("/v1/jobs", json={**SPEC, "training": {**SPEC["training"], "epochs": 1}}).json()
+        finished = wait_for_status(client, job["id"], {"succeeded", "failed", "cancelled"})
+    assert finished["status"] == "succeeded", finished["error"]
+
+    worker = [line for line in json_lines(stack.logs["worker"]) if line.get("job_id") == job["id"]]
+    assert any(line["logger"] == "adamant.supervisor" and "claimed" in line["message"] for line in worker)
+    trainer_log = stack.home / "artifacts" / "jobs" / job["id"] / f"trainer-attempt-{finished['attempt']}.log"
+    trainer = json_lines(trainer_log)
+    assert trainer and all(line["process"] == "trainer" for line in trainer)
+    assert {(line["job_id"], line["attempt"]) for line in trainer} == {(job["id"], finished["attempt"])}
+    assert len({line["tenant_id"] for line in trainer}) == 1 and trainer[0]["tenant_id"].startswith("tnt_")
