@@ -22,7 +22,7 @@ from service import bootstrap, prometheus, reaper
 from service.api import openapi, problems
 from service.api.deps import AuthFailures
 from service.snapshots import JobSnapshots
-from service.api.routes import artifacts, checkpoints, datasets, health, jobs, metrics, predict, sweeps, tenants
+from service.api.routes import artifacts, checkpoints, datasets, health, jobs, metrics, predict, predictions, sweeps, tenants
 from service.upload_limit import UploadLimit
 
 log = logging.getLogger("adamant.service")
@@ -66,7 +66,7 @@ def create_app(settings: Settings | None = None, *, run_sweeps: bool = True) -> 
     problems.install(app)
     openapi.install(app)
     prometheus.install(app)
-    for module in (health, tenants, datasets, jobs, metrics, checkpoints, artifacts, predict, sweeps):
+    for module in (health, tenants, datasets, jobs, metrics, checkpoints, artifacts, predict, predictions, sweeps):
         app.include_router(module.router)
     if DASHBOARD.exists():
         app.mount("/", StaticFiles(directory=DASHBOARD, html=True), name="dashboard")

@@ -1,9 +1,10 @@
-"""Running one job: claim it, train it in a supervised process, and settle how it ended.
+"""Running one job: claim it, run it in a supervised process, and settle how it ended.
 
 `run_job` is what the Celery task calls (and what tests call directly). It claims the job in
 the database — a duplicated or stale message finds nothing to claim and returns — then starts
-`worker.trainer_process` in a new session (its own process group, a fresh interpreter) and
-watches it:
+its process in a new session (its own process group, a fresh interpreter):
+`worker.trainer_process` for a training job, `worker.scoring_job` (torch-free) for a batch
+scoring job, both with the same exit codes. It watches that process:
 
 - every `poll_s` it re-reads the job: if another worker holds the lease now, the trainer is
   killed (it would be refused anyway); if a cancel has waited longer than the grace period,
@@ -82,23 +83,29 @@ def run_job(job_id: str, settings: Settings | None = None) -> Outcome:
     return supervise(settings, sessions, lease)
 
 
-def _trainer_command(lease: Lease) -> list[str]:
-    return [sys.executable, "-m", "worker.trainer_process", lease.job_id, str(lease.token)]
+PROCESS_MODULES = {"train": "worker.trainer_process", "score": "worker.scoring_job"}  # by job kind
+PROCESS_NAMES = {"train": "training", "score": "scoring"}
+LOG_NAMES = {"train": "trainer", "score": "scorer"}
 
 
-def _hard_limit_s(settings: Settings, spec: JobSpec, tenant_limit_s: float | None) -> float | None:
-    limits = [x for x in (spec.training.time_limit_s, tenant_limit_s) if x]
+def _trainer_command(lease: Lease, kind: str = "train") -> list[str]:
+    return [sys.executable, "-m", PROCESS_MODULES[kind], lease.job_id, str(lease.token)]
+
+
+def _hard_limit_s(settings: Settings, spec_limit_s: float | None, tenant_limit_s: float | None) -> float | None:
+    limits = [x for x in (spec_limit_s, tenant_limit_s) if x]
     return min(limits) + settings.time_limit_grace_s if limits else None
 
 
 def supervise(settings: Settings, sessions, lease: Lease) -> Outcome:  # type: ignore[no-untyped-def]
     with sessions() as session:
         job = store_jobs.get_job_any_tenant(session, lease.job_id)
-        spec = JobSpec.model_validate(job.spec)
+        kind = job.kind if job.kind in PROCESS_MODULES else "train"
+        spec_limit = JobSpec.model_validate(job.spec).training.time_limit_s if kind == "train" else None
         tenant_limit = float(store_tenants.get_tenant(session, job.tenant_id).max_run_time_s)
-    log_path = settings.job_dir(lease.job_id) / f"trainer-attempt-{lease.attempt}.log"
+    log_path = settings.job_dir(lease.job_id) / f"{LOG_NAMES[kind]}-attempt-{lease.attempt}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    hard_limit = _hard_limit_s(settings, spec, tenant_limit)
+    hard_limit = _hard_limit_s(settings, spec_limit, tenant_limit)
     started = time.monotonic()
     cancel_seen_at: float | None = None
     drain_marker = settings.home.absolute() / "run" / f"drain-{os.getppid()}"
@@ -106,7 +113,7 @@ def supervise(settings: Settings, sessions, lease: Lease) -> Outcome:  # type: i
     last_beat = time.monotonic()
     with log_path.open("ab") as output:
         process = subprocess.Popen(
-            _trainer_command(lease), stdout=output, stderr=subprocess.STDOUT, start_new_session=True, cwd=os.getcwd()
+            _trainer_command(lease, kind), stdout=output, stderr=subprocess.STDOUT, start_new_session=True, cwd=os.getcwd()
         )
         while True:
             try:
@@ -148,10 +155,10 @@ def supervise(settings: Settings, sessions, lease: Lease) -> Outcome:  # type: i
                     "message": f"the job ran past its time limit plus {settings.time_limit_grace_s:.0f}s of grace and was stopped",
                     "failure_class": "user",
                 }, "time limit")
-    return _after_exit(settings, sessions, lease, code, log_path)
+    return _after_exit(settings, sessions, lease, code, log_path, kind)
 
 
-def _after_exit(settings: Settings, sessions, lease: Lease, code: int, log_path: Path) -> Outcome:  # type: ignore[no-untyped-def]
+def _after_exit(settings: Settings, sessions, lease: Lease, code: int, log_path: Path, kind: str = "train") -> Outcome:  # type: ignore[no-untyped-def]
     if code == EXIT_LEASE_LOST:
         log.warning("job %s: lease %s is no longer ours; the trainer stopped without writing", lease.job_id, lease.token)
         return Outcome(lease.job_id, True, code, "lease_lost")
@@ -163,7 +170,7 @@ def _after_exit(settings: Settings, sessions, lease: Lease, code: int, log_path:
     if not still_ours:
         return Outcome(lease.job_id, True, code, "lease_lost")
     how = f"killed by signal {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
-    reason = f"training process {how}{_tail(log_path)}"
+    reason = f"{PROCESS_NAMES[kind]} process {how}{_tail(log_path)}"
     try:
         with sessions() as session:
             status = store_jobs.requeue_or_fail(session, lease, reason, "infrastructure")

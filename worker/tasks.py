@@ -9,5 +9,8 @@ from worker.supervisor import run_job
 
 @app.task(name=TRAIN_TASK, ignore_result=True, acks_late=False)
 def train(job_id: str) -> None:
-    """Run job `job_id` if this worker can claim it; the database says whether it should run."""
+    """Run job `job_id` if this worker can claim it; the database says whether it should run.
+
+    Every kind of job comes through this one task (the outbox re-publishes any queued job the
+    same way): the supervisor starts the training or the scoring process by the job's kind."""
     run_job(job_id)

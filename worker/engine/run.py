@@ -1,7 +1,9 @@
 """One training run from a spec: load the data, prepare it, build, train, write the result.
 
 This is the plain function under both the CLI (`adamant train`) and the Celery task; neither
-adds logic of its own. The run directory holds spec.json, checkpoints/, best/ and result.json.
+adds logic of its own. The run directory holds spec.json, checkpoints/, best/, result.json and,
+once training ends, reference-profile.json: what batch scoring later checks its tables against
+for drift (adamant/monitoring/reference.py).
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ from pathlib import Path
 import pandas as pd
 
 from adamant.datasets import load_dataset
+from adamant.monitoring.reference import build_reference, write_reference
 from adamant.spec import JobSpec
 from adamant.preparation import PreparedData, prepare_training_data
+from worker.engine.checkpoints import latest_valid_checkpoint
 from worker.engine.reporting import NullReporter, Reporter
 from worker.engine.setup import build_setup
 from worker.engine.trainer import TrainResult, train
@@ -55,8 +59,34 @@ def run_training(
     setup = build_setup(spec, data, init_from=init_from, frame=frame)
     reporter.log(f"device: {setup.device}; model: {sum(p.numel() for p in setup.model.parameters())} parameters")
     result = train(setup, run_dir, reporter, resume=resume)
+    if result.stop_reason != "cancelled":
+        save_reference(run_dir, frame, data, result.best_checkpoint or latest_valid_checkpoint(run_dir), reporter)
     (run_dir / "result.json").write_text(json.dumps(_jsonable(asdict(result)), indent=2))
     return result
+
+
+def save_reference(
+    run_dir: Path, frame: pd.DataFrame, data: PreparedData, checkpoint: Path | None, reporter: Reporter
+) -> None:
+    """Profile the training rows and the checkpoint's validation scores for later drift reports.
+
+    Monitoring is an addition to a model, not part of it: a profile that cannot be made is
+    logged as a warning, and scoring jobs of this run then report no drift.
+    """
+    if checkpoint is None:
+        return
+    started = time.monotonic()
+    try:
+        profile = build_reference(frame, data.train_rows, data.val_rows, checkpoint)
+        write_reference(run_dir, profile)
+    except Exception as exc:  # noqa: BLE001 - see the docstring
+        reporter.log(f"warning: no reference profile for drift monitoring: {type(exc).__name__}: {exc}")
+        return
+    reporter.log(
+        f"reference profile for drift monitoring: {len(profile['features'])} features over {profile['rows']} "
+        f"training rows, scores of {profile['scores_from']['validation_rows']} validation rows "
+        f"({time.monotonic() - started:.1f}s)"
+    )
 
 
 def _jsonable(value: object) -> object:

@@ -1,0 +1,17 @@
+"""Monitoring a trained model in use: batch scoring of whole tables, gains and lift, and drift against training."""
+
+from adamant.monitoring.batch import score_table
+from adamant.monitoring.drift import drift_report, population_stability_index
+from adamant.monitoring.gains import auc, gains_table, lift_summary
+from adamant.monitoring.profile import reference_profile, score_profile
+
+__all__ = [
+    "auc",
+    "drift_report",
+    "gains_table",
+    "lift_summary",
+    "population_stability_index",
+    "reference_profile",
+    "score_profile",
+    "score_table",
+]

@@ -1,0 +1,264 @@
+"""The scoring process: `python -m worker.scoring_job JOB_ID LEASE_TOKEN`.
+
+A batch scoring job (kind "score", the child of a succeeded training job) runs the way a
+training job does — claimed under a lease by worker/supervisor.py, in a process of its own
+that the supervisor watches, every write fenced by the lease token, a crash requeued until
+max_restarts — but without torch: the numpy scorer (adamant/scoring) scores the table with
+the checkpoint the service resolved at submission. Exit codes are the training process's
+(worker/trainer_process.py).
+
+What it writes, under jobs/<id>/attempt-<n>/: the scores (predictions.csv or .parquet, one
+row per input row in input order, or the top-k rows per user of a recommender) and
+report.json (evaluation on labelled rows, the drift report against the training job's
+reference profile). Each attempt writes its own folder and the fenced result names it, so an
+attempt that lost its lease and is still writing never touches the files the job points at.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.exc import OperationalError
+
+from adamant.datasets import load_dataset
+from adamant.exceptions import AdamantError, CheckpointError
+from adamant.monitoring.batch import score_table
+from adamant.monitoring.reference import read_reference
+from adamant.monitoring.scoring_spec import ScoringJobSpec
+from adamant.scoring import load_scorer
+from adamant.settings import Settings, get_settings
+from adamant.store import checkpoints as store_checkpoints
+from adamant.store import datasets as store_datasets
+from adamant.store import jobs as store_jobs
+from adamant.store.db import make_engine, make_session_factory
+from adamant.store.exceptions import LeaseLost, NotFound, StoreUnavailable
+from adamant.store.jobs import Lease
+from adamant.store.models import json_safe, relative_path
+from worker.db_reporter import DatabaseReporter
+from worker.engine.reporting import Progress
+from worker.trainer_process import EXIT_INFRASTRUCTURE, EXIT_LEASE_LOST, EXIT_RECORDED, _fail, _safe_flush, run_dir_for
+
+log = logging.getLogger("adamant.scoring")
+REPORT_FILE = "report.json"
+
+
+class ScoringStopped(Exception):
+    """The job is being cancelled, or the worker is shutting down: stop between chunks."""
+
+
+def attempt_dir(settings: Settings, job_id: str, attempt: int) -> Path:
+    return settings.job_dir(job_id) / f"attempt-{attempt}"
+
+
+def score_leased_job(settings: Settings, job_id: str, token: int) -> int:
+    sessions = make_session_factory(make_engine(settings.database_url))
+    with sessions() as session:
+        job = store_jobs.get_job_any_tenant(session, job_id)
+        lease = Lease(job_id=job_id, token=token, attempt=job.attempt, worker=job.lease_owner or "")
+        tenant_id, stored_spec = job.tenant_id, job.spec
+    out_dir = attempt_dir(settings, job_id, lease.attempt)
+    reporter = DatabaseReporter(
+        sessions, lease, ttl_s=settings.lease_ttl_s, heartbeat_s=settings.heartbeat_s,
+        run_dir=out_dir, artifact_root=settings.artifact_root,
+    )
+
+    def uploads(dataset_id: str) -> Path:
+        with sessions() as session:
+            return settings.artifact_root / store_datasets.dataset_path(session, tenant_id, dataset_id)
+
+    def drain(signum: int, frame: object) -> None:  # SIGTERM: stop at the next chunk, requeue
+        reporter.draining = True
+
+    signal.signal(signal.SIGTERM, drain)
+    reporter.start_keepalive()
+    try:
+        reporter.heartbeat(phase="loading")
+        reporter.log(f"attempt {lease.attempt} on {lease.worker or 'worker'} (pid {os.getpid()})")
+        spec = ScoringJobSpec.model_validate(stored_spec)
+        with sessions() as session:
+            try:
+                checkpoint = store_checkpoints.get_checkpoint(session, spec.model_job_id, spec.checkpoint)
+            except NotFound as exc:
+                raise CheckpointError(
+                    f"checkpoint {spec.checkpoint} of job {spec.model_job_id} is gone; submit the scoring job again"
+                ) from exc
+        scorer = load_scorer(settings.artifact_root / checkpoint.path)
+        frame = load_dataset(spec.dataset.as_dataset_spec(), file_roots=settings.file_roots, uploads=uploads)
+        profile = read_reference(run_dir_for(settings, spec.model_job_id))
+        reporter.log(
+            f"scoring {len(frame)} rows of {spec.dataset.ref} with checkpoint step {checkpoint.step} of "
+            f"{spec.model_job_id}; " + ("drift against its reference profile" if profile else "no reference profile: no drift report")
+        )
+        reporter.heartbeat(phase="scoring")
+        summary = score_table(
+            scorer, frame, out_dir / f"predictions.{spec.format}", fmt=spec.format, top_k=spec.top_k,
+            profile=profile, id_column=spec.id_column, on_chunk=_progress_reporter(reporter, len(frame)),
+        )
+        report = build_report(job_id, spec, checkpoint.id, summary, has_profile=profile is not None)
+        report_path = _write_json(out_dir / REPORT_FILE, report)
+        result = build_result(settings, job_id, summary, report_path)
+        reporter.flush(phase="finished")
+        with sessions() as session:
+            store_jobs.finish_job(session, lease, "succeeded", best_metrics=headline_metrics(summary), result=result)
+        return EXIT_RECORDED
+    except ScoringStopped:
+        with sessions() as session:
+            if reporter.cancel_requested:
+                reporter.flush(phase="cancelled")
+                store_jobs.finish_job(session, lease, "cancelled")
+            else:
+                store_jobs.requeue_or_fail(session, lease, "the worker shut down; scoring starts over on another", "infrastructure")
+        return EXIT_RECORDED
+    except LeaseLost:
+        return EXIT_LEASE_LOST
+    except StoreUnavailable as exc:
+        reporter.log(f"infrastructure failure: {exc}", "error")
+        return EXIT_INFRASTRUCTURE
+    except AdamantError as exc:  # the table, the id column, the checkpoint: fail now, with the reason
+        return _fail(sessions, reporter, lease, exc.to_dict() | {"failure_class": "user"})
+    except (OperationalError, MemoryError, OSError) as exc:
+        reporter.log(f"infrastructure failure: {type(exc).__name__}: {exc}", "error")
+        _safe_flush(reporter)
+        return EXIT_INFRASTRUCTURE
+    except Exception as exc:  # a bug of ours: fail with what happened rather than retry it forever
+        reporter.log(traceback.format_exc(), "error")
+        return _fail(sessions, reporter, lease, {
+            "type": "internal_error",
+            "message": f"{type(exc).__name__}: {exc} (a bug in Adamant; the log has the traceback)",
+            "failure_class": "infrastructure",
+        })
+    finally:
+        reporter.stop_keepalive()
+
+
+def _progress_reporter(reporter: DatabaseReporter, total: int):  # type: ignore[no-untyped-def]
+    started = time.monotonic()
+
+    def on_chunk(done: int) -> None:
+        elapsed = max(time.monotonic() - started, 1e-9)
+        rate = done / elapsed
+        reporter.progress(Progress(
+            step=done, total_steps=max(total, 1), epoch=done / max(total, 1), total_epochs=1,
+            samples_per_s=rate, elapsed_s=elapsed, eta_s=(total - done) / rate if rate > 0 else None, phase="scoring",
+        ))
+        if reporter.should_stop():  # raises LeaseLost once another attempt owns the job
+            raise ScoringStopped()
+
+    return on_chunk
+
+
+def build_report(
+    job_id: str, spec: ScoringJobSpec, checkpoint_id: str, summary: dict[str, Any], *, has_profile: bool
+) -> dict[str, Any]:
+    """report.json: what GET /v1/jobs/{id}/report answers."""
+    return json_safe({
+        "job_id": job_id,
+        "model_job_id": spec.model_job_id,
+        "task": spec.task,
+        "checkpoint": {"id": checkpoint_id, "step": spec.checkpoint_step},
+        "dataset": {"ref": spec.dataset.ref, "rows": summary["rows_scored"]},
+        "output": {
+            "file": f"/v1/jobs/{job_id}/predictions/file",
+            "format": summary["format"],
+            "rows": summary["output_rows"],
+            "columns": summary["columns"],
+            "sha256": summary["sha256"],
+            "bytes": summary["bytes"],
+        },
+        "timing": {"seconds": summary["seconds"], "rows_per_s": summary["rows_per_s"]},
+        "evaluation": summary["evaluation"],
+        "segments": summary["segments"],
+        "drift": summary["drift"],
+        "drift_unavailable": None if has_profile else "the training job has no reference profile (trained before drift monitoring, or it could not be made)",
+    })
+
+
+def build_result(settings: Settings, job_id: str, summary: dict[str, Any], report_path: Path) -> dict[str, Any]:
+    """The job's result: the output's description, headline numbers and where the rest is."""
+    evaluation = summary["evaluation"]
+    drift = summary["drift"]
+    return json_safe({
+        "rows_scored": summary["rows_scored"],
+        "output_rows": summary["output_rows"],
+        "format": summary["format"],
+        "columns": summary["columns"],
+        "sha256": summary["sha256"],
+        "bytes": summary["bytes"],
+        "seconds": summary["seconds"],
+        "rows_per_s": summary["rows_per_s"],
+        "files": {
+            "output": relative_path(Path(summary["path"]).relative_to(settings.artifact_root)),
+            "report": relative_path(report_path.relative_to(settings.artifact_root)),
+        },
+        "links": {"file": f"/v1/jobs/{job_id}/predictions/file", "report": f"/v1/jobs/{job_id}/report"},
+        "evaluation": _evaluation_headline(evaluation),
+        "drift": _drift_headline(drift),
+    })
+
+
+def headline_metrics(summary: dict[str, Any]) -> dict[str, float | None]:
+    """Numbers worth a column in a job list: quality on labelled rows, the largest drift."""
+    metrics: dict[str, float | None] = {}
+    evaluation = _evaluation_headline(summary["evaluation"]) or {}
+    for name in ("auc", "top_decile_lift", "accuracy", "rmse", "mae"):
+        if evaluation.get(name) is not None:
+            metrics[name] = float(evaluation[name])
+    drift = _drift_headline(summary["drift"])
+    if drift is not None:
+        metrics["max_feature_psi"] = drift["max_feature_psi"]
+        if drift["score_psi"] is not None:
+            metrics["score_psi"] = drift["score_psi"]
+    return metrics
+
+
+def _evaluation_headline(evaluation: dict[str, Any] | None) -> dict[str, Any] | None:
+    if evaluation is None:
+        return None
+    headline = {k: v for k, v in evaluation.items() if k not in ("gains", "lift")}
+    headline.update(evaluation.get("lift") or {})
+    return headline
+
+
+def _drift_headline(drift: dict[str, Any] | None) -> dict[str, Any] | None:
+    if drift is None:
+        return None
+    top = drift["features"][0] if drift["features"] else None
+    return {
+        "verdict": drift["verdict"],
+        "drifted": drift["drifted"],
+        "max_feature_psi": top["psi"] if top else None,
+        "max_feature": top["column"] if top else None,
+        "score_psi": drift["score"]["psi"] if drift["score"] else None,
+    }
+
+
+def _write_json(path: Path, document: dict[str, Any]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(json.dumps(document, indent=1, allow_nan=False))
+    with temporary.open("rb") as file:
+        os.fsync(file.fileno())
+    os.replace(temporary, path)
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    return score_leased_job(get_settings(), args[0], int(args[1]))
+
+
+if __name__ == "__main__":
+    code = main()
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
