@@ -59,7 +59,6 @@ from adamant.store.jobs import (
 )
 from adamant.store.logs import append_logs, next_logs
 from adamant.store.metrics import append_metrics, downsample_metrics, drop_metrics_after, metric_names, next_metrics
-from adamant.store.migrate import current_revision, head_revision, is_current, upgrade
 from adamant.store.models import ApiKey, Checkpoint, Dataset, Job, JobEvent, LogLine, MetricPoint, Tenant
 from adamant.store.states import ACTIVE, LEASED, TERMINAL, TRANSITIONS, JobStatus
 from adamant.store.tenants import (
@@ -72,6 +71,19 @@ from adamant.store.tenants import (
     revoke_api_key,
     tenant_by_name,
 )
+
+# Alembic (and Mako under it) costs ~0.5 s of imports: only processes that migrate pay for it,
+# not every trainer and scoring process that imports the store.
+_MIGRATE = {"current_revision", "head_revision", "is_current", "upgrade"}
+
+
+def __getattr__(name: str):  # type: ignore[no-untyped-def]
+    if name in _MIGRATE:
+        from adamant.store import migrate
+
+        return getattr(migrate, name)
+    raise AttributeError(f"module 'adamant.store' has no attribute {name!r}")
+
 
 __all__ = [
     "ACTIVE",
