@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request, Response, status
@@ -47,20 +48,27 @@ def validate_job(spec: JobSpec, caller: CallerDep, session: SessionDep, settings
     return ValidationReport(**dry_run(session, settings, caller, spec, settings.artifact_root))
 
 
-@router.get("/jobs", response_model=JobList)
+@router.get("/jobs", response_model=JobList, responses={304: {"description": "Not modified (ETag)"}})
 def list_jobs(
     caller: CallerDep,
     session: SessionDep,
+    request: Request,
     status_: Annotated[list[JobStatus] | None, Query(alias="status")] = None,
     parent_id: str | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: str | None = None,
-) -> JobList:
-    """The caller's jobs, newest first, paged by cursor; filter with ?status=running&status=queued."""
+) -> Response:
+    """The caller's jobs, newest first, paged by cursor; filter with ?status=running&status=queued.
+    Send If-None-Match with the last ETag: a page whose jobs are all unchanged answers 304."""
     jobs, next_cursor = store_jobs.list_jobs(
         session, caller.tenant_id, statuses=status_, parent_id=parent_id, limit=limit, cursor=cursor
     )
-    return JobList(jobs=[job_view(job) for job in jobs], next_cursor=next_cursor)
+    # Each row's version goes up on every change, so the ids and versions name the page's content.
+    etag = 'W/"jobs-' + hashlib.sha256(repr(([(j.id, j.version) for j in jobs], next_cursor)).encode()).hexdigest()[:24] + '"'
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
+    body = JobList(jobs=[job_view(job) for job in jobs], next_cursor=next_cursor).model_dump_json()
+    return Response(body, media_type="application/json", headers={"ETag": etag})
 
 
 @router.get("/jobs/{job_id}", response_model=JobOut, responses={304: {"description": "Not modified (ETag)"}})
