@@ -47,7 +47,10 @@ def flatten_optimizer_state(state: dict[str, Any]) -> tuple[dict[str, torch.Tens
     for index, entries in state["state"].items():
         for key, value in entries.items():
             if isinstance(value, torch.Tensor):
-                tensors[f"state.{index}.{key}"] = value.detach().contiguous().cpu()
+                value = value.detach()
+                if value.is_sparse:  # safetensors holds dense tensors; the values are the same
+                    value = value.to_dense()
+                tensors[f"state.{index}.{key}"] = value.contiguous().cpu()
             else:
                 scalars.setdefault(str(index), {})[key] = value
     return tensors, {"param_groups": state["param_groups"], "scalars": scalars}
