@@ -119,6 +119,9 @@ def markdown(result: dict[str, Any], seeds: list[int]) -> str:
             f"{fmt(row['train_seconds'], 1)} | {row.get('reached_target', '-')}/{row['runs']} | "
             f"{fmt(row.get('seconds_to_target', {'mean': None}), 1)} | {fmt(row.get('epochs_to_target', {'mean': None}), 1)} |"
         )
+    for row in view["table"]:
+        if row.get("failed"):
+            lines.append(f"\n{row['optimizer']}: {row['failed']} of {row['runs']} runs failed: {row['error']}")
     curves = mean_curves(result["curves"])
     epochs = sorted({e for c in curves.values() for e in c})
     shown = [e for e in epochs if e in (1, 2, 3, 5, 10, 15, 20)] or epochs
@@ -152,7 +155,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             stack.stop_all()
     header = (f"Measured {time.strftime('%Y-%m-%d')} with `python -m bench.comparisons` on {os.cpu_count()} cores "
               f"(embedded stack, one worker, two trainers at a time); CPU, torch threads per trainer as the worker sets them.")
-    text = "\n\n".join([header] + [markdown(r, args.seeds) for r in results]) + "\n"
+    notes = ("Notes. Each optimizer runs at its usual default learning rate (service/sweeps/comparison.py), as a "
+             "practitioner would first try it; tuning each one's lr is a sweep. AdamW's decoupled weight decay (0.01) "
+             "applies to weight matrices only: embeddings and biases are in the no-decay group "
+             "(worker/adam/param_groups.py), so on matrix factorisation, which has nothing else, AdamW trains exactly as Adam. "
+             "Train seconds include evaluation and checkpoints and share two cores with the other trainer.")
+    text = "\n\n".join([header] + [markdown(r, args.seeds) for r in results] + [notes]) + "\n"
     print(text)
     if args.markdown:
         args.markdown.parent.mkdir(parents=True, exist_ok=True)

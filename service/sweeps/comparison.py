@@ -63,11 +63,15 @@ def comparison_table(session: Session, sweep: Sweep, trials: list[Trial], reques
     rows: dict[str, dict[str, Any]] = {}
     for trial in trials:
         row = rows.setdefault(trial.label or "?", {"optimizer": trial.label, "runs": 0, "finished": 0, "final": [], "best": [],
-                                                    "seconds": [], "to_target_s": [], "to_target_epochs": [], "reached": 0})
+                                                    "seconds": [], "to_target_s": [], "to_target_epochs": [], "reached": 0,
+                                                    "failed": 0, "error": None})
         row["runs"] += 1
         if trial.job_id is None:
             continue
         job = store_jobs.get_job_any_tenant(session, trial.job_id)
+        if str(job.status) == "failed":
+            row["failed"] += 1
+            row["error"] = row["error"] or (job.error or {}).get("message")
         if str(job.status) != "succeeded":
             continue
         row["finished"] += 1
@@ -92,6 +96,8 @@ def comparison_table(session: Session, sweep: Sweep, trials: list[Trial], reques
             "optimizer": row["optimizer"],
             "runs": row["runs"],
             "finished": row["finished"],
+            "failed": row["failed"],
+            "error": row["error"],  # the first failed run's reason, so a blank row explains itself
             f"final_{metric}": _stats(row["final"]),
             f"best_{metric}": _stats(row["best"]),
             "train_seconds": _stats(row["seconds"]),
