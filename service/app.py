@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from fastapi import FastAPI
-from fastapi.responses import RedirectResponse
+from fastapi.responses import FileResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from adamant.queue import make_celery
@@ -69,12 +69,31 @@ def create_app(settings: Settings | None = None, *, run_sweeps: bool = True) -> 
     for module in (health, tenants, datasets, jobs, metrics, checkpoints, artifacts, predict, predictions, sweeps):
         app.include_router(module.router)
     if DASHBOARD.exists():
-        app.mount("/", StaticFiles(directory=DASHBOARD, html=True), name="dashboard")
+        mount_dashboard(app)
     else:
         @app.get("/", include_in_schema=False)
         def root() -> RedirectResponse:
             return RedirectResponse("/docs")
     return app
+
+
+def mount_dashboard(app: FastAPI) -> None:
+    """The dashboard at `/`: its page and stylesheet, and its folders as static mounts.
+
+    Not one StaticFiles mount at `/`: that would answer every unrouted GET (a 404 from the
+    file system where the API owes a 405 with `Allow`, e.g. GET /v1/tenants).
+    """
+    for folder in ("js", "vendor", "presets"):
+        app.mount(f"/{folder}", StaticFiles(directory=DASHBOARD / folder), name=f"dashboard-{folder}")
+
+    @app.get("/", include_in_schema=False)
+    @app.get("/index.html", include_in_schema=False)
+    def dashboard_page() -> FileResponse:
+        return FileResponse(DASHBOARD / "index.html", headers={"Cache-Control": "no-cache"})
+
+    @app.get("/app.css", include_in_schema=False)
+    def dashboard_styles() -> FileResponse:
+        return FileResponse(DASHBOARD / "app.css", headers={"Cache-Control": "no-cache"})
 
 
 def create_asgi_app() -> UploadLimit:
