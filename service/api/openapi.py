@@ -50,7 +50,7 @@ ERRORS = {
     "422": "Invalid request: each bad field is named in `errors`",
     "429": "A tenant limit or too many failed sign-ins",
 }
-PUBLIC = {"/healthz", "/readyz"}
+PUBLIC = {"/healthz", "/readyz", "/metrics"}  # /metrics: aggregates only; ADAMANT_METRICS_TOKEN guards it if set
 
 
 def problem_response(description: str) -> dict[str, Any]:

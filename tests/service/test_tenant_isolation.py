@@ -23,6 +23,7 @@ SPEC = {
 }
 BODIES = {
     "/v1/jobs/{job_id}/predict": {"rows": [{"age": 40}]},
+    "/v1/jobs/{job_id}/predictions": {"dataset": {"ref": "builtin:bank-marketing"}},
 }
 SHARED = {"/v1/datasets/builtin/{name}"}  # the built-in catalogue is the same for every tenant
 
@@ -35,7 +36,13 @@ def test_no_route_lets_a_tenant_reach_another_tenants_things(stack: Stack) -> No
         job = a.post("/v1/jobs", json=SPEC).json()
         wait_for_status(a, job["id"], {"succeeded"})
         checkpoint = a.get(f"/v1/jobs/{job['id']}/checkpoints").json()["checkpoints"][0]
-        ids = {"job_id": job["id"], "dataset_id": dataset["id"], "checkpoint_id": checkpoint["id"]}
+        sweep = a.post("/v1/sweeps", json={"base": SPEC, "space": {"optimizer.lr": {"type": "choice", "values": [0.01]}},
+                                           "method": "grid", "trials": 1}).json()
+        comparison = a.post("/v1/comparisons", json={"base": SPEC, "optimizers": ["sgd"]}).json()
+        for started in (sweep, comparison):
+            a.post(started["links"]["cancel"])  # ended or not, they stay A's
+        ids = {"job_id": job["id"], "dataset_id": dataset["id"], "checkpoint_id": checkpoint["id"],
+               "sweep_id": sweep["id"], "comparison_id": comparison["id"]}
         schema = a.get("/openapi.json").json()
 
     checked = []
