@@ -165,8 +165,10 @@ def _apply_asha(session: Session, sweep: Sweep, request: SweepRequest, trials: l
         for rung, value in (trial.rungs or {}).items():
             if int(rung) in recorded and value is not None:
                 recorded[int(rung)].append(float(value))
+    # Trials that ended between two steps still count: their rung values join the records
+    # every later trial is ranked against (only running trials can be stopped).
     for trial in trials:
-        if trial.state != "running" or trial.job_id is None:
+        if trial.job_id is None or trial.state not in ("running", "complete"):
             continue
         points, _ = store_metrics.next_metrics(session, trial.job_id, names=[metric], limit=10_000)
         evaluations = [(p.epoch, p.value) for p in points if p.value is not None and math.isfinite(p.value)]
@@ -180,7 +182,7 @@ def _apply_asha(session: Session, sweep: Sweep, request: SweepRequest, trials: l
             seen[str(rung)] = value
             recorded[rung].append(value)
             store_sweeps.update_trial(session, sweep.id, trial.number, rungs=seen)
-            if not asha.promotable(value, recorded[rung], rule.reduction_factor, mode):
+            if trial.state == "running" and not asha.promotable(value, recorded[rung], rule.reduction_factor, mode):
                 _prune(session, sweep, trial, rung)
                 break
 
