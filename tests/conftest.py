@@ -33,3 +33,22 @@ def movielens_path() -> Path:
 @pytest.fixture
 def customers() -> pd.DataFrame:
     return synthetic_customers()
+
+
+# The longest files first: `scripts/test.sh` runs two test processes that take whole files
+# (`--dist loadfile`), and a long file picked up last would leave the other process idle.
+LONGEST_FIRST = (
+    "tests/system/test_faults.py",
+    "tests/service/test_fuzz.py",
+    "tests/service/test_sweeps.py",
+    "tests/worker/engine/test_quality.py",
+    "tests/deploy/test_processes.py",
+    "tests/client/test_cli.py",
+    "tests/dashboard/test_dashboard.py",
+    "tests/service/test_scoring.py",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    rank = {path: index for index, path in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(LONGEST_FIRST)))  # stable: file order kept
