@@ -96,6 +96,19 @@ def train(
     started = time.monotonic()
     window_started, window_samples = started, 0
     model.train()
+    # Each step's loss stays on the device until a logging step, an epoch's end or a stop: a
+    # float() per step would make the CPU wait for the GPU every step. Settled in step order,
+    # so the sums are the same floats as if each had been added at once.
+    pending: list[torch.Tensor] = []
+
+    def settle_losses() -> None:
+        if pending:
+            for value in torch.stack(pending).tolist():  # one device sync for the whole window
+                state.window_loss += value
+                state.window_batches += 1
+                state.epoch_loss += value
+                state.epoch_batches += 1
+            pending.clear()
 
     while state.epoch < training.epochs and stop_reason == "completed":
         permutation = epoch_permutation(objective.n_train, training.seed, state.epoch, setup.device)
@@ -123,15 +136,12 @@ def train(
             before = parameter_snapshot(optimizer) if logging_step else None
             optimizer.step()
 
-            loss_value = float(loss.detach())
+            pending.append(loss.detach())
             state.step += 1
             state.batch += 1
-            state.window_loss += loss_value
-            state.window_batches += 1
-            state.epoch_loss += loss_value
-            state.epoch_batches += 1
             window_samples += idx.numel()
             if logging_step:
+                settle_losses()
                 if not math.isfinite(state.window_loss):
                     raise TrainingError(
                         f"training loss became {state.window_loss} at step {state.step}; "
@@ -158,6 +168,7 @@ def train(
                 state.window_loss, state.window_batches = 0.0, 0
                 window_started, window_samples = now, 0
 
+        settle_losses()
         if stop_reason != "completed":
             break
         # End of an epoch: evaluate, maybe checkpoint, maybe stop early.
