@@ -2,6 +2,8 @@
 
     python -m bench.report [--out docs/benchmarks.md] [--quick] [--only NAME ...]
 
+`--only` reruns some benchmarks and replaces just their sections of an existing report.
+
 Each benchmark runs as its own process (`python -m bench.<name> --json ...`), one after the
 other, so they never share the machine with each other; what each printed — its table, with
 what it measured, how and against what — goes into the report verbatim, under the module's
@@ -73,6 +75,16 @@ def recorded_gpu_section() -> str:
     return "\n".join(parts)
 
 
+def previous_sections(text: str) -> dict[str, str]:
+    """The benchmark sections of an earlier report, by name (the CUDA section is rebuilt)."""
+    out = {}
+    for chunk in text.split("\n## ")[1:]:
+        name = chunk.split("\n", 1)[0].strip()
+        if name in BENCHMARKS:
+            out[name] = f"## {chunk.rstrip()}\n"
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks.md")
@@ -107,6 +119,12 @@ def main(argv: list[str] | None = None) -> int:
         "[comparisons.md](comparisons.md) (`python -m bench.comparisons --markdown docs/comparisons.md`).\n"
     )
     gpu = "## CUDA (recorded on a lent GPU machine)\n\n" + recorded_gpu_section()
+    if args.only and args.out.exists():  # rerun some: replace their sections, keep the others
+        kept = previous_sections(args.out.read_text())
+        for name, section in zip(names, sections):
+            kept[name] = section.replace(f"## {name}\n", f"## {name}\n\n(rerun on {info['date']}, commit {info['commit']})\n", 1)
+        sections = [kept[name] for name in BENCHMARKS if name in kept]
+        header = args.out.read_text().split("\n## ", 1)[0].rstrip() + "\n"
     args.out.write_text(header + "\n" + "\n".join(sections) + "\n" + gpu)
     print(f"wrote {args.out}")
     return 1 if failures else 0

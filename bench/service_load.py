@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -144,6 +145,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--samples", type=int, default=50)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
+    if shutil.which("wrk") is None:
+        raise SystemExit("bench.service_load needs wrk, the load generator: apt-get install -y wrk")
     results: dict = {"workers": args.workers, "cpu_count": os.cpu_count()}
     with tempfile.TemporaryDirectory(prefix="adamant-load-") as tmp:
         home = Path(tmp)
