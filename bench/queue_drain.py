@@ -26,6 +26,7 @@ from datetime import datetime
 from pathlib import Path
 
 sys.path.append(str(Path(__file__).resolve().parents[1] / "tests"))
+from bench.service_load import percentile  # noqa: E402
 from support.stack import create_tenant, drop_pg_database, make_stack, postgres_available, redis_available  # noqa: E402
 
 SPEC = {
@@ -35,11 +36,6 @@ SPEC = {
     "training": {"epochs": 1, "batch_size": 512},
     "checkpointing": {"every_epochs": 1, "keep_last": 1},
 }
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
 
 
 def seconds(iso: str) -> float:

@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from adamant.settings import Settings, get_settings
+from adamant.settings import Settings
 from adamant.store import jobs as store_jobs
-from adamant.store import migrate
 from adamant.store import tenants as store_tenants
 from adamant.store.db import make_engine, make_session_factory
 from worker.supervisor import run_job
@@ -23,20 +22,6 @@ SPEC = {
     "model": {"type": "logistic"},
     "training": {"epochs": 1, "batch_size": 4096},
 }
-
-
-@pytest.fixture
-def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    # The trainer is a subprocess: it reads its settings from the environment, like in production.
-    for name in ("DATABASE_URL", "BROKER_URL"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("ADAMANT_HOME", str(tmp_path))
-    monkeypatch.setenv("ADAMANT_TORCH_THREADS", "1")
-    get_settings.cache_clear()
-    settings = get_settings()
-    migrate.upgrade(settings.database_url)
-    yield settings
-    get_settings.cache_clear()
 
 
 def submit(settings: Settings, spec: dict) -> str:
