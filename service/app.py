@@ -50,7 +50,8 @@ def create_app(settings: Settings | None = None, *, run_sweeps: bool = True) -> 
         summary="Training-as-a-service for marketing data teams, on our own Adam core.",
         lifespan=lifespan,
     )
-    engine = make_engine(settings.database_url, pool_size=20, max_overflow=20) if not settings.database_url.startswith("sqlite") else make_engine(settings.database_url)
+    pool = {} if settings.database_url.startswith("sqlite") else {"pool_size": 20, "max_overflow": 20}
+    engine = make_engine(settings.database_url, idle_in_transaction_timeout_s=settings.lease_ttl_s, **pool)
     if settings.migrate_on_start:
         migrate.upgrade(engine)
     app.state.settings = settings

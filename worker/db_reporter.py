@@ -29,13 +29,15 @@ from adamant.store import checkpoints as store_checkpoints
 from adamant.store import jobs as store_jobs
 from adamant.store import logs as store_logs
 from adamant.store import metrics as store_metrics
-from adamant.store.exceptions import LeaseLost
+from adamant.store.exceptions import LeaseLost, StoreUnavailable
 from adamant.store.jobs import Lease
 from worker.engine.reporting import CheckpointInfo, MetricPoint, Progress
 
 FLUSH_S = 1.0
 MAX_BUFFER = 2000
+OUTAGE_BUFFER = 100_000  # points held through a database outage before the trainer gives up
 job_log = logging.getLogger("adamant.trainer.job")
+log = logging.getLogger("adamant.trainer")
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 
 
@@ -155,6 +157,15 @@ class DatabaseReporter:
         except LeaseLost as exc:
             self._lost = exc
             raise
+        except StoreUnavailable as exc:
+            # The database restarts, or cut off this process after a pause: keep what was not
+            # written for the next flush (fenced by the lease, so a lost lease still stops us).
+            with self._lock:
+                self._points = points + self._points
+                self._logs = logs + self._logs
+                if len(self._points) > OUTAGE_BUFFER:
+                    raise  # a long outage: stop; the job resumes from its checkpoint later
+            log.warning("job %s: could not write to the database (%s); will retry", self.lease.job_id, exc)
 
     def heartbeat(self, phase: str | None = None) -> None:
         self.flush(phase=phase)

@@ -59,7 +59,7 @@ def attempt_dir(settings: Settings, job_id: str, attempt: int) -> Path:
 
 
 def score_leased_job(settings: Settings, job_id: str, token: int) -> int:
-    sessions = make_session_factory(make_engine(settings.database_url))
+    sessions = make_session_factory(make_engine(settings.database_url, idle_in_transaction_timeout_s=settings.lease_ttl_s))
     with sessions() as session:
         job = store_jobs.get_job_any_tenant(session, job_id)
         lease = Lease(job_id=job_id, token=token, attempt=job.attempt, worker=job.lease_owner or "")

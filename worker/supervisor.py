@@ -41,7 +41,7 @@ from adamant.spec import JobSpec
 from adamant.store import jobs as store_jobs
 from adamant.store import tenants as store_tenants
 from adamant.store.db import make_engine, make_session_factory
-from adamant.store.exceptions import LeaseLost, NotFound
+from adamant.store.exceptions import LeaseLost, NotFound, StoreUnavailable
 from adamant.store.jobs import Lease
 from worker.trainer_process import EXIT_LEASE_LOST, EXIT_RECORDED
 
@@ -62,14 +62,16 @@ def worker_name(settings: Settings) -> str:
 
 
 @lru_cache(maxsize=4)
-def sessions_for(database_url: str):  # type: ignore[no-untyped-def]
-    """One engine (and connection pool) per database per worker process, reused across tasks."""
-    return make_session_factory(make_engine(database_url))
+def sessions_for(database_url: str, lease_ttl_s: float | None = None):  # type: ignore[no-untyped-def]
+    """One engine (and connection pool) per database per worker process, reused across tasks.
+
+    A transaction left waiting longer than a lease is cut off by the server (make_engine)."""
+    return make_session_factory(make_engine(database_url, idle_in_transaction_timeout_s=lease_ttl_s))
 
 
 def run_job(job_id: str, settings: Settings | None = None) -> Outcome:
     settings = settings or get_settings()
-    sessions = sessions_for(settings.database_url)
+    sessions = sessions_for(settings.database_url, settings.lease_ttl_s)
     try:
         with sessions() as session:
             lease = store_jobs.claim_job(session, job_id, worker_name(settings), settings.lease_ttl_s)
@@ -125,8 +127,12 @@ def supervise(settings: Settings, sessions, lease: Lease) -> Outcome:  # type: i
                 draining = True  # the worker is shutting down: the trainer checkpoints and requeues
                 log.warning("job %s: worker shutting down; draining the trainer", lease.job_id)
                 _signal_group(process, signal.SIGTERM)
-            with sessions() as session:
-                current = store_jobs.get_job_any_tenant(session, lease.job_id)
+            try:
+                with sessions() as session:
+                    current = store_jobs.get_job_any_tenant(session, lease.job_id)
+            except StoreUnavailable as exc:  # the database restarts, or cut this paused process off
+                log.warning("job %s: cannot read the job (%s); the trainer keeps running", lease.job_id, exc)
+                continue
             if current.lease_token != lease.token:
                 _kill_group(process, graceful=False)
                 log.warning("job %s: lease %s is no longer ours; trainer stopped", lease.job_id, lease.token)
@@ -143,6 +149,8 @@ def supervise(settings: Settings, sessions, lease: Lease) -> Outcome:  # type: i
                 except LeaseLost:
                     _kill_group(process, graceful=False)
                     return Outcome(lease.job_id, True, process.returncode, "lease_lost")
+                except StoreUnavailable:
+                    pass  # the next beat tries again; the lease TTL is the limit
             if current.status == "cancelling":
                 cancel_seen_at = cancel_seen_at or time.monotonic()
                 if time.monotonic() - cancel_seen_at > settings.cancel_grace_s:

@@ -55,7 +55,7 @@ def train_leased_job(settings: Settings, job_id: str, token: int) -> int:
 
     if settings.torch_threads:
         torch.set_num_threads(settings.torch_threads)
-    sessions = make_session_factory(make_engine(settings.database_url))
+    sessions = make_session_factory(make_engine(settings.database_url, idle_in_transaction_timeout_s=settings.lease_ttl_s))
     with sessions() as session:
         job = store_jobs.get_job_any_tenant(session, job_id)
         lease = Lease(job_id=job_id, token=token, attempt=job.attempt, worker=job.lease_owner or "")

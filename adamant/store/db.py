@@ -29,6 +29,7 @@ from sqlalchemy.sql.functions import FunctionElement
 from adamant.store.exceptions import InvalidCursor, StoreError, StoreUnavailable
 
 SQLITE_BEGIN_OPTION = "adamant_sqlite_begin"
+IDLE_IN_TRANSACTION_TIMEOUT = "25P03"  # PostgreSQL ended a session paused inside a transaction
 
 
 def normalize_url(url: str | URL) -> URL:
@@ -39,11 +40,27 @@ def normalize_url(url: str | URL) -> URL:
     return parsed
 
 
-def make_engine(url: str | URL, *, busy_timeout_s: float = 30.0, **engine_kwargs: Any) -> Engine:
-    """An engine for `url`; for SQLite: WAL, busy timeout, foreign keys and our own BEGIN."""
+def make_engine(
+    url: str | URL, *, busy_timeout_s: float = 30.0, idle_in_transaction_timeout_s: float | None = None, **engine_kwargs: Any
+) -> Engine:
+    """An engine for `url`; for SQLite: WAL, busy timeout, foreign keys and our own BEGIN.
+
+    idle_in_transaction_timeout_s (PostgreSQL): the server ends a session that sits inside a
+    transaction, waiting on its client, for longer than this. A process paused mid-transaction
+    (SIGSTOP, a frozen VM, a debugger) would otherwise hold its row locks, and the job row with
+    them, for as long as it stays paused; the reaper could never take its job back. Processes
+    holding a lease pass the lease TTL: a holder silent that long has lost its lease anyway.
+    SQLite has no such guard: the embedded setup runs on one machine, where a paused process is
+    the operator's own doing.
+    """
     parsed = normalize_url(url)
     if parsed.get_backend_name() != "sqlite":
         engine_kwargs.setdefault("pool_pre_ping", True)
+        if idle_in_transaction_timeout_s is not None:
+            timeout_ms = max(1, int(idle_in_transaction_timeout_s * 1000))
+            connect_args = engine_kwargs.setdefault("connect_args", {})
+            options = connect_args.get("options", "")
+            connect_args["options"] = f"{options} -c idle_in_transaction_session_timeout={timeout_ms}".strip()
         return create_engine(parsed, **engine_kwargs)
 
     if parsed.database and parsed.database != ":memory:" and not parsed.database.startswith("file:"):
@@ -116,6 +133,10 @@ def translated_errors() -> Iterator[None]:
         yield
     except (exc.OperationalError, exc.InterfaceError, exc.DisconnectionError, exc.TimeoutError) as error:
         raise StoreUnavailable(f"database unavailable: {_first_line(error)}") from error
+    except exc.DBAPIError as error:
+        if getattr(error.orig, "sqlstate", None) != IDLE_IN_TRANSACTION_TIMEOUT:
+            raise StoreError(f"database rejected the operation: {_first_line(error)}") from error
+        raise StoreUnavailable(f"database unavailable: {_first_line(error)}") from error
     except exc.SQLAlchemyError as error:
         raise StoreError(f"database rejected the operation: {_first_line(error)}") from error
 
@@ -133,11 +154,10 @@ def write_transaction(session: Session, *, durable: bool = True) -> Iterator[Ses
     second of them — a lost claim is re-dispatched, a lost heartbeat is the next one — and the
     worker's hot path saves an fsync per write. A user's submit is always durable.
     """
-    if session.in_transaction():
-        with translated_errors():
-            session.commit()
     try:
         with translated_errors():
+            if session.in_transaction():
+                session.commit()
             connection = session.connection(execution_options={SQLITE_BEGIN_OPTION: "IMMEDIATE"})
             if not durable and connection.dialect.name == "postgresql":
                 connection.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")

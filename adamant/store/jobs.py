@@ -540,12 +540,25 @@ def reap_expired_leases(session: Session, *, limit: int = 100) -> list[tuple[str
             error = {"type": "worker_lost", "message": reason, "failure_class": "infrastructure"}
             values = {"error": error, "finished_at": db_now(), "lease_expires_at": None}
         with write_transaction(session):
+            if not _lock_unless_held(session, job_id):
+                continue  # a writer holds the row: a live heartbeat, or a paused one the server will cut off
             try:
                 _transition(session, job_id, status, to, reason=reason, token=token, guards=[expired], values=values)
             except (InvalidTransition, LeaseLost, NotFound):
                 continue  # it heartbeated, finished or was reaped by someone else meanwhile
             reaped.append((job_id, to))
     return reaped
+
+
+def _lock_unless_held(session: Session, job_id: str) -> bool:
+    """Lock the job's row for this transaction, or say False at once when another holds it.
+
+    PostgreSQL: FOR UPDATE SKIP LOCKED, so one row locked by a paused process never stalls the
+    sweep of the others (SQLite has one writer at a time and ignores the clause).
+    """
+    query = select(Job.id).where(Job.id == job_id).with_for_update(skip_locked=True)
+    with translated_errors():
+        return session.execute(query).first() is not None
 
 
 def jobs_to_dispatch(session: Session, *, stale_after_s: float, limit: int = 100) -> list[Job]:

@@ -61,7 +61,7 @@ def test_trainer_killed_ten_times_resumes_from_checkpoints_and_succeeds(own_stac
     stack.start_worker()
     key = create_tenant(stack, "kill9")
     with stack.client(key) as client:
-        job = client.post("/v1/jobs", json=job_spec(epochs=14, max_restarts=12)).json()
+        job = client.post("/v1/jobs", json=job_spec(epochs=30, max_restarts=12)).json()
         kills = 0
         while kills < 10:
             pid = trainer_pid(job["id"])
@@ -70,7 +70,12 @@ def test_trainer_killed_ten_times_resumes_from_checkpoints_and_succeeds(own_stac
             # must resume from a checkpoint, and training must make progress between kills.
             deadline = time.monotonic() + 120
             while not (set(checkpoint_steps(client, job["id"])) - seen):
-                assert time.monotonic() < deadline, "no new checkpoint"
+                if time.monotonic() > deadline:
+                    state = client.get(f"/v1/jobs/{job['id']}").json()
+                    raise AssertionError(
+                        f"no new checkpoint after {kills} kills: {state['status']} attempt {state['attempt']} "
+                        f"step {state['progress']}\n{stack.log_tail('worker', 60)}"
+                    )
                 time.sleep(0.1)
             signal_group(pid, KILL)
             wait_gone(pid)

@@ -1,5 +1,6 @@
 import time
 
+import pytest
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
@@ -8,18 +9,22 @@ from adamant.store import (
     JobStatus,
     Tenant,
     claim_job,
+    create_tenant,
     database_time,
     get_job_any_tenant,
     heartbeat,
     job_events,
     jobs_to_dispatch,
+    make_engine,
+    make_session_factory,
     mark_dispatched,
     reap_expired_leases,
     request_cancel,
 )
 from adamant.store.db import db_now, write_transaction
+from adamant.store.exceptions import LeaseLost, StoreUnavailable
 
-from .conftest import job_in, running, submit
+from .conftest import job_in, running, submit, unique
 
 
 def _set(session: Session, job_id: str, **values: object) -> None:
@@ -138,3 +143,34 @@ def test_dispatch_order_is_priority_then_age(session: Session, tenant: Tenant) -
 
     assert ours == [high.id, low.id]
     assert database_time(session) > 0
+
+
+@pytest.mark.integration
+def test_a_worker_paused_inside_a_transaction_still_loses_its_job(postgresql_url: str) -> None:
+    """A worker frozen (SIGSTOP, a paused VM) between its heartbeat's UPDATE and its COMMIT
+    holds the job's row lock. The reaper skips the row instead of waiting on it, and the server
+    cuts the paused session off after the lease TTL, so the job is requeued all the same."""
+    engine = make_engine(postgresql_url)
+    sessions = make_session_factory(engine)
+    with sessions() as session:
+        lease = running(session, create_tenant(session, unique("paused")))
+        _expire(session, lease.job_id)
+    paused_engine = make_engine(postgresql_url, idle_in_transaction_timeout_s=1.0)
+    paused = make_session_factory(paused_engine)()
+    paused.execute(update(Job).where(Job.id == lease.job_id).values(heartbeat_at=db_now()))  # then freezes
+
+    with sessions() as session:
+        started = time.monotonic()
+        assert _reaped(session, lease.job_id) == {}
+        assert time.monotonic() - started < 1.0, "the reaper waited on the paused worker's lock"
+        time.sleep(1.5)
+        assert _reaped(session, lease.job_id) == {lease.job_id: JobStatus.QUEUED}
+
+    # It wakes up: its transaction is gone (a retryable outage to it), and its retry is refused.
+    with pytest.raises(StoreUnavailable, match="idle-in-transaction"):
+        heartbeat(paused, lease, 60)
+    with pytest.raises(LeaseLost):
+        heartbeat(paused, lease, 60)
+    paused.close()
+    paused_engine.dispose()
+    engine.dispose()
