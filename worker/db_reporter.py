@@ -29,6 +29,7 @@ from adamant.store import checkpoints as store_checkpoints
 from adamant.store import jobs as store_jobs
 from adamant.store import logs as store_logs
 from adamant.store import metrics as store_metrics
+from adamant.store import sweeps as store_sweeps
 from adamant.store.exceptions import LeaseLost, StoreUnavailable
 from adamant.store.jobs import Lease
 from worker.engine.reporting import CheckpointInfo, MetricPoint, Progress
@@ -149,6 +150,10 @@ class DatabaseReporter:
             with self.sessions() as session:
                 if points:
                     store_metrics.append_metrics(session, self.lease, [(s, e, n, _finite_value(v), t) for s, e, n, v, t in points])
+                if any(n.startswith("val_") for _, _, n, _, _ in points):
+                    # A sweep trial under ASHA is judged at each rung as it gets there; a stop
+                    # reads as a cancel on the heartbeat below.
+                    store_sweeps.judge_rungs(session, self.lease, [(n, e, v) for _, e, n, v, _ in points])
                 if logs:
                     store_logs.append_logs(session, self.lease.job_id, logs, lease=self.lease)
                 self.cancel_requested = store_jobs.heartbeat(

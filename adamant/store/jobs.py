@@ -292,6 +292,15 @@ def request_cancel(session: Session, tenant_id: str, job_id: str) -> Job:
         raise InvalidTransition(job_id, (JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.CANCELLING), job.status)
 
 
+def stop_within(session: Session, lease: Lease, reason: str) -> None:
+    """Inside the caller's transaction: its own trainer asks a running job to stop, as a cancel
+    does (running -> cancelling); the trainer sees it on its next heartbeat. No commit."""
+    _transition(
+        session, lease.job_id, JobStatus.RUNNING, JobStatus.CANCELLING,
+        reason=reason, token=lease.token, values={"cancel_requested": True},
+    )
+
+
 def resume_job(session: Session, tenant_id: str, job_id: str) -> Job:
     """Queue a failed or cancelled job again (its worker resumes from the newest checkpoint).
 

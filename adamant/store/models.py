@@ -342,6 +342,7 @@ class Trial(Base):
     __tablename__ = "trials"
     __table_args__ = (
         CheckConstraint("state IN ('running', 'complete', 'pruned', 'failed', 'cancelled')", name="state"),
+        Index(None, "job_id"),  # a trial's trainer finds its sweep (adamant.store.sweeps.judge_rungs)
     )
 
     sweep_id: Mapped[str] = mapped_column(ForeignKey("sweeps.id", ondelete="CASCADE"), primary_key=True)

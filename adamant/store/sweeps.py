@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
+from adamant import asha
+from adamant.store import jobs as store_jobs
 from adamant.store.db import db_now, decode_cursor, encode_cursor, translated_errors, write_transaction
 from adamant.store.exceptions import InvalidTransition, NotFound
+from adamant.store.jobs import Lease
 from adamant.store.models import Sweep, Trial, json_safe
 
 ACTIVE = "running"
@@ -108,3 +112,54 @@ def finish_sweep(session: Session, sweep_id: str, status: str, *, best_trial: in
         )
         if result.rowcount != 1:
             raise InvalidTransition(sweep_id, ACTIVE, "finished", status)
+
+
+def judge_rungs(session: Session, lease: Lease, evaluations: Iterable[tuple[str, float, float | None]]) -> int | None:
+    """ASHA, applied by a sweep trial's own trainer as it writes evaluations (name, epoch, value).
+
+    Records the value at each rung these evaluations reach and, at the first rung where the
+    trial ranks below the top 1/η of the values recorded there, asks the job to stop
+    (running -> cancelling, fenced by the lease) and returns that rung; None: go on (or not a
+    trial under ASHA). One transaction with the sweep's row locked: two trials reaching a rung
+    at once are ranked one after the other, each against the other's value.
+    """
+    with write_transaction(session, durable=False):
+        found = session.execute(
+            select(Trial.sweep_id, Sweep.request)
+            .join(Sweep, Sweep.id == Trial.sweep_id)
+            .where(Trial.job_id == lease.job_id, Trial.state == "running", Sweep.kind == "sweep", Sweep.status == ACTIVE)
+        ).first()
+        rule = asha.rule_of(found.request) if found else None
+        if rule is None:
+            return None
+        points = [(epoch, value) for name, epoch, value in evaluations
+                  if name == rule.metric and value is not None and math.isfinite(value)]
+        if not points:
+            return None
+        session.execute(select(Sweep.id).where(Sweep.id == found.sweep_id).with_for_update())
+        siblings = session.scalars(select(Trial).where(Trial.sweep_id == found.sweep_id).execution_options(populate_existing=True)).all()
+        trial = next(t for t in siblings if t.job_id == lease.job_id)
+        seen, stopped = dict(trial.rungs or {}), None
+        for rung in rule.rungs:
+            if str(rung) in seen:
+                continue
+            value = asha.value_at(points, rung)
+            if value is None:
+                break
+            seen[str(rung)] = value
+            recorded = [float(t.rungs[str(rung)]) for t in siblings if t is not trial and (t.rungs or {}).get(str(rung)) is not None]
+            if not asha.promotable(value, [*recorded, value], rule.reduction_factor, rule.mode):
+                stopped = rung
+                try:
+                    store_jobs.stop_within(session, lease, (
+                        f"stopped by ASHA at epoch {rung} of sweep {found.sweep_id}: {rule.metric} {value:.4g} is not in "
+                        f"the top 1/{rule.reduction_factor} of the {len(recorded) + 1} trials that reached it"
+                    ))
+                except InvalidTransition:
+                    pass  # already cancelling: the user's cancel stops it all the same
+                break
+        values: dict[str, Any] = {"rungs": json_safe(seen)}
+        if stopped is not None:
+            values["stopped_at_epoch"] = float(stopped)
+        session.execute(update(Trial).where(Trial.sweep_id == found.sweep_id, Trial.number == trial.number).values(**values))
+    return stopped

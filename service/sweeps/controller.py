@@ -1,8 +1,9 @@
 """Driving sweeps and comparisons: called by the service's background loop every few seconds.
 
 One step of one sweep (`advance`): take the sweep's controller lease, bring each trial's state
-up to date from its job, stop trials ASHA rules out, submit new trials up to the parallelism,
-and finish the sweep when every trial has ended. Everything it decides is written to the
+up to date from its job (a trial that ASHA stopped is `pruned`: its own trainer judged its
+rungs as it wrote them, adamant.store.sweeps.judge_rungs), submit new trials up to the
+parallelism, and finish the sweep when every trial has ended. Everything it decides is written to the
 trials table before it acts (a trial row before its job, an idempotency key per trial), so a
 controller that dies mid-step is simply replaced by the next step, anywhere.
 """
@@ -10,7 +11,6 @@ controller that dies mid-step is simply replaced by the next step, anywhere.
 from __future__ import annotations
 
 import logging
-import math
 from typing import Any
 
 from celery import Celery
@@ -19,14 +19,13 @@ from sqlalchemy.orm import Session
 from adamant.settings import Settings
 from adamant.spec import JobSpec
 from adamant.store import jobs as store_jobs
-from adamant.store import metrics as store_metrics
 from adamant.store import sweeps as store_sweeps
 from adamant.store import tenants as store_tenants
 from adamant.store.exceptions import InvalidTransition, LimitExceeded
 from adamant.store.models import Sweep, Trial
 from service.api.deps import Caller
 from service.submission import submit
-from service.sweeps import asha, search
+from service.sweeps import search
 from service.sweeps.comparison import comparison_trials
 from service.sweeps.requests import ComparisonRequest, SweepRequest
 
@@ -77,9 +76,6 @@ def _step(session: Session, celery: Celery, settings: Settings, sweep: Sweep) ->
         if trial.state == "running" and trial.job_id:
             _refresh(session, sweep, trial, metric)
     trials = store_sweeps.trials(session, sweep.id)
-    if isinstance(request, SweepRequest) and request.early_stopping is not None:
-        _apply_asha(session, sweep, request, trials, metric, mode)
-        trials = store_sweeps.trials(session, sweep.id)
 
     # Trials recorded but never submitted (a controller died in between) go first.
     for trial in trials:
@@ -154,46 +150,6 @@ def _refresh(session: Session, sweep: Sweep, trial: Trial, metric: str) -> None:
             store_sweeps.update_trial(session, sweep.id, trial.number, value=value)
         return
     store_sweeps.update_trial(session, sweep.id, trial.number, state=state, value=value)
-
-
-def _apply_asha(session: Session, sweep: Sweep, request: SweepRequest, trials: list[Trial], metric: str, mode: str) -> None:
-    rule = request.early_stopping
-    assert rule is not None
-    levels = asha.rungs(rule.grace_epochs, rule.reduction_factor, request.base.training.epochs)
-    recorded: dict[int, list[float]] = {rung: [] for rung in levels}
-    for trial in trials:
-        for rung, value in (trial.rungs or {}).items():
-            if int(rung) in recorded and value is not None:
-                recorded[int(rung)].append(float(value))
-    # Trials that ended between two steps still count: their rung values join the records
-    # every later trial is ranked against (only running trials can be stopped).
-    for trial in trials:
-        if trial.job_id is None or trial.state not in ("running", "complete"):
-            continue
-        points, _ = store_metrics.next_metrics(session, trial.job_id, names=[metric], limit=10_000)
-        evaluations = [(p.epoch, p.value) for p in points if p.value is not None and math.isfinite(p.value)]
-        seen = dict(trial.rungs or {})
-        for rung in levels:
-            if str(rung) in seen:
-                continue
-            value = asha.value_at(evaluations, rung)
-            if value is None:
-                break
-            seen[str(rung)] = value
-            recorded[rung].append(value)
-            store_sweeps.update_trial(session, sweep.id, trial.number, rungs=seen)
-            if trial.state == "running" and not asha.promotable(value, recorded[rung], rule.reduction_factor, mode):
-                _prune(session, sweep, trial, rung)
-                break
-
-
-def _prune(session: Session, sweep: Sweep, trial: Trial, rung: int) -> None:
-    store_sweeps.update_trial(session, sweep.id, trial.number, stopped_at_epoch=float(rung))
-    try:
-        store_jobs.request_cancel(session, sweep.tenant_id, trial.job_id)
-    except InvalidTransition:
-        pass  # it finished meanwhile; _refresh records it as complete
-    log.info("sweep %s: trial %s stopped at epoch %s (ASHA)", sweep.id, trial.number, rung)
 
 
 def best_trial(trials: list[Trial], mode: str) -> Trial | None:

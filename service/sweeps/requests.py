@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from adamant import asha
 from adamant.spec import JobSpec, OptimizerName
 
 # Paths into the job spec a sweep may search over.
@@ -85,11 +86,7 @@ class SweepRequest(Strict):
 
     @property
     def objective(self) -> tuple[str, str]:
-        name, mode = self.base.monitor
-        if self.metric:
-            name = self.metric
-            mode = self.mode or ("min" if any(k in name for k in ("loss", "rmse", "mae")) else "max")
-        return name, mode
+        return asha.objective(self.base.monitor, self.metric, self.mode)
 
 
 class OptimizerChoice(Strict):

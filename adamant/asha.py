@@ -5,9 +5,47 @@ at or after a rung, its value there joins that rung's record; it continues only 
 the top ⌊n/η⌋ of the n values recorded at the rung so far (at least the best one), the rule
 of Optuna's SuccessiveHalvingPruner. Early trials are judged against few values — that is the
 "asynchronous" trade: no trial waits for a full rung before a decision.
+
+The trainer of a trial applies the rule itself, as each evaluation is written
+(adamant.store.sweeps.judge_rungs): a trial that passes a rung and would finish before the
+service's next look is still judged there.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from adamant.spec import JobSpec
+
+LOSS_LIKE = ("loss", "rmse", "mae")
+
+
+@dataclass(frozen=True)
+class RungRule:
+    metric: str
+    mode: str  # max | min
+    rungs: list[int]
+    reduction_factor: int
+
+
+def objective(monitor: tuple[str, str], metric: str | None, mode: str | None) -> tuple[str, str]:
+    """The sweep's metric and direction: the base job's monitor unless the sweep names one."""
+    if not metric:
+        return monitor
+    return metric, mode or ("min" if any(k in metric for k in LOSS_LIKE) else "max")
+
+
+def rule_of(request: Mapping[str, Any]) -> RungRule | None:
+    """The ASHA rule of a stored sweep request (as the service validated it), None without one."""
+    stopping = request.get("early_stopping")
+    if not stopping:
+        return None
+    base = JobSpec.model_validate(request["base"])
+    metric, mode = objective(base.monitor, request.get("metric"), request.get("mode"))
+    eta = int(stopping["reduction_factor"])
+    return RungRule(metric, mode, rungs(int(stopping["grace_epochs"]), eta, base.training.epochs), eta)
 
 
 def rungs(grace_epochs: int, reduction_factor: int, max_epochs: int) -> list[int]:
