@@ -67,7 +67,8 @@ def create_app(settings: Settings | None = None, *, run_sweeps: bool = True) -> 
     problems.install(app)
     openapi.install(app)
     prometheus.install(app)
-    for module in (health, tenants, datasets, jobs, metrics, checkpoints, artifacts, predict, predictions, sweeps):
+    # Routes match in order: the polled ones (job status, metrics) first.
+    for module in (jobs, metrics, health, tenants, datasets, checkpoints, artifacts, predict, predictions, sweeps):
         app.include_router(module.router)
     if DASHBOARD.exists():
         mount_dashboard(app)

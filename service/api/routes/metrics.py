@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, Field
 from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -12,13 +13,13 @@ from adamant.store import jobs as store_jobs
 from adamant.store import logs as store_logs
 from adamant.store import metrics as store_metrics
 from service.api.deps import CallerDep, SessionDep
+from service.api.query import parse_query, query_parameters
 from service.api.schemas import DownsampledMetrics, LogsPage, MetricsPage
 from service.events import job_event_stream
 from service.views import log_view, metric_view
 
 router = APIRouter(prefix="/v1/jobs/{job_id}", tags=["metrics"])
 MAX_CURSOR = 2**62  # sequences are 64-bit in the database
-Names = Annotated[list[str] | None, Query(description="Only these metrics (repeat: ?names=loss&names=val_auc, or comma-separated)")]
 
 
 def _names(names: list[str] | None) -> list[str] | None:
@@ -27,24 +28,29 @@ def _names(names: list[str] | None) -> list[str] | None:
     return [n for part in names for n in part.split(",") if n]
 
 
-@router.get("/metrics", response_model=MetricsPage | DownsampledMetrics)
-async def job_metrics(
-    job_id: str,
-    caller: CallerDep,
-    request: Request,
-    after: Annotated[int, Query(ge=0, le=MAX_CURSOR, description="Cursor: return only points after it")] = 0,
-    names: Names = None,
-    limit: Annotated[int, Query(ge=1, le=10_000)] = 5000,
-    max_points: Annotated[int | None, Query(ge=2, le=10_000, description="Downsample each series to at most N points (min/max/first/last per bucket)")] = None,
-) -> Response | MetricsPage | DownsampledMetrics:
+class MetricsQuery(BaseModel):
+    """The metrics route's query, validated as one model (one validation per poll, not four)."""
+
+    after: int = Field(0, ge=0, le=MAX_CURSOR, description="Cursor: return only points after it")
+    names: list[str] | None = Field(None, description="Only these metrics (repeat: ?names=loss&names=val_auc, or comma-separated)")
+    limit: int = Field(5000, ge=1, le=10_000)
+    max_points: int | None = Field(None, ge=2, le=10_000, description="Downsample each series to at most N points (min/max/first/last per bucket)")
+
+
+@router.get("/metrics", response_model=MetricsPage | DownsampledMetrics, openapi_extra=query_parameters(MetricsQuery))
+async def job_metrics(job_id: str, caller: CallerDep, request: Request) -> Response | MetricsPage | DownsampledMetrics:
     """Incremental: `?after=CURSOR` returns only new points and the next cursor, so a poll moves
     only new bytes (a poll with nothing new is answered from memory). `?max_points=N` returns
     the whole history downsampled instead."""
+    query = parse_query(MetricsQuery, request)  # one validation per poll (service/api/query.py)
     snapshot = await request.app.state.snapshots.get(caller.tenant_id, job_id)
-    if max_points is None and after >= snapshot.metric_seq:
-        body = MetricsPage(points=[], next_cursor=after, job_status=snapshot.status).model_dump_json()
+    if query.max_points is None and query.after >= snapshot.metric_seq:
+        # Nothing new: the MetricsPage of no points, written directly (the hottest poll there is).
+        body = b'{"points":[],"next_cursor":%d,"job_status":"%s"}' % (query.after, snapshot.status.encode())
         return Response(body, media_type="application/json")
-    return await run_in_threadpool(_read_metrics, request.app.state.sessions, job_id, snapshot.status, after, _names(names), limit, max_points)
+    return await run_in_threadpool(
+        _read_metrics, request.app.state.sessions, job_id, snapshot.status, query.after, _names(query.names), query.limit, query.max_points
+    )
 
 
 def _read_metrics(sessions, job_id: str, job_status: str, after: int, names: list[str] | None, limit: int,  # type: ignore[no-untyped-def]
