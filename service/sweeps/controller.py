@@ -11,6 +11,7 @@ controller that dies mid-step is simply replaced by the next step, anywhere.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from celery import Celery
@@ -69,7 +70,8 @@ def _step(session: Session, celery: Celery, settings: Settings, sweep: Sweep) ->
     request = parse(sweep)
     metric, mode = objective(request)
     tenant = store_tenants.get_tenant(session, sweep.tenant_id)
-    caller = Caller(tenant.id, tenant.name, bool(tenant.is_admin), tenant.max_epochs, float(tenant.max_run_time_s))
+    caller = Caller(tenant.id, tenant.name, bool(tenant.is_admin), tenant.max_epochs, float(tenant.max_run_time_s),
+                    tenant.max_artifact_bytes)
     trials = store_sweeps.trials(session, sweep.id)
 
     for trial in trials:
@@ -159,9 +161,26 @@ def best_trial(trials: list[Trial], mode: str) -> Trial | None:
     return max(done, key=lambda t: t.value) if mode == "max" else min(done, key=lambda t: t.value)
 
 
-def cancel(session: Session, tenant_id: str, sweep_id: str) -> Sweep:
-    """Cancel a sweep and every child still queued or running."""
+def cancel(session: Session, tenant_id: str, sweep_id: str, wait_s: float = 10.0) -> Sweep:
+    """Cancel a sweep and every child still queued or running.
+
+    It holds the controller lease while it does, so a controller step cannot interleave (finish
+    the sweep as failed once the children read cancelled, or submit one more trial)."""
     sweep = store_sweeps.get_sweep(session, tenant_id, sweep_id)
+    deadline = time.monotonic() + wait_s
+    while not store_sweeps.take_controller(session, sweep.id, HOLD_S):
+        if store_sweeps.get_sweep(session, tenant_id, sweep_id).status != "running" or time.monotonic() > deadline:
+            break  # finished already (finish_sweep answers 409), or a controller died holding it
+        time.sleep(0.05)
+    try:
+        _cancel_children(session, tenant_id, sweep)
+        store_sweeps.finish_sweep(session, sweep.id, "cancelled")
+    finally:
+        store_sweeps.release_controller(session, sweep.id)
+    return store_sweeps.get_sweep(session, tenant_id, sweep_id)
+
+
+def _cancel_children(session: Session, tenant_id: str, sweep: Sweep) -> None:
     for trial in store_sweeps.trials(session, sweep.id):
         if trial.state == "running":
             if trial.job_id:
@@ -170,5 +189,3 @@ def cancel(session: Session, tenant_id: str, sweep_id: str) -> Sweep:
                 except InvalidTransition:
                     pass
             store_sweeps.update_trial(session, sweep.id, trial.number, state="cancelled")
-    store_sweeps.finish_sweep(session, sweep.id, "cancelled")
-    return store_sweeps.get_sweep(session, tenant_id, sweep_id)

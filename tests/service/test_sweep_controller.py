@@ -7,6 +7,8 @@ metrics), so it can stop the controller at the exact points a crash would.
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -111,3 +113,26 @@ def test_cancelling_a_sweep_cancels_queued_children(world) -> None:  # type: ign
     controller.advance(sessions, celery, settings, sweep_id)  # a cancelled sweep starts nothing
     with sessions() as session:
         assert len(store_sweeps.trials(session, sweep_id)) == len(trials)
+
+
+def test_a_cancel_waits_for_a_controller_step_in_progress_and_wins(world) -> None:  # type: ignore[no-untyped-def]
+    """The controller step and the user's cancel must not interleave: a step that saw every
+    child cancelled would finish the sweep as failed, and the cancel would answer 409."""
+    settings, sessions, celery, (tenant_id, sweep_id) = world
+    controller.advance(sessions, celery, settings, sweep_id)
+    with sessions() as session:
+        assert store_sweeps.take_controller(session, sweep_id, 60)  # a step in progress elsewhere
+    done: list = []
+    canceller = threading.Thread(target=lambda: done.append(_cancel(sessions, tenant_id, sweep_id)))
+    canceller.start()
+    time.sleep(0.5)
+    assert not done, "the cancel went ahead while a controller step held the sweep"
+    with sessions() as session:
+        store_sweeps.release_controller(session, sweep_id)  # the step ends
+    canceller.join(timeout=10)
+    assert done == ["cancelled"]
+
+
+def _cancel(sessions, tenant_id: str, sweep_id: str) -> str:  # type: ignore[no-untyped-def]
+    with sessions() as session:
+        return controller.cancel(session, tenant_id, sweep_id).status
