@@ -79,7 +79,8 @@ def submit(
     tenant_id = caller.tenant_id
     check_dataset_ref(session, settings, tenant_id, spec)
     check_limits(session, tenant_id, spec, max_epochs=caller.max_epochs, max_run_time_s=caller.max_run_time_s)
-    enforce_artifact_quota(session, settings, tenant_id)  # 409 when over quota after reclaiming
+    if caller.max_artifact_bytes is not None or settings.artifact_quota_bytes is not None:
+        enforce_artifact_quota(session, settings, tenant_id)  # 409 when over quota after reclaiming
     job, created = store_jobs.submit_job(
         session,
         tenant_id,

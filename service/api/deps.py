@@ -28,6 +28,7 @@ class Caller:
     is_admin: bool
     max_epochs: int
     max_run_time_s: float
+    max_artifact_bytes: int | None = None  # the tenant's own quota (None: the service default)
 
 
 # Dependencies that do no I/O are async so FastAPI does not hop to the thread pool for them.
@@ -77,7 +78,7 @@ def _authenticate(sessions, key: str) -> Caller | None:  # type: ignore[no-untyp
         tenant = store_tenants.authenticate(session, key)
     if tenant is None:
         return None
-    return Caller(tenant.id, tenant.name, bool(tenant.is_admin), tenant.max_epochs, float(tenant.max_run_time_s))
+    return Caller(tenant.id, tenant.name, bool(tenant.is_admin), tenant.max_epochs, float(tenant.max_run_time_s), tenant.max_artifact_bytes)
 
 
 async def get_caller(request: Request) -> Caller:
