@@ -10,6 +10,8 @@ it; the long job to cancel comes last, when the worker's slots are free again.
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +23,10 @@ from support.stack import REPO, Stack, create_tenant
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-SCREENSHOTS = REPO / "docs" / "screenshots"
+# The browser tests always take their screenshots; they replace the README's only when asked
+# (ADAMANT_UPDATE_SCREENSHOTS=1), so a test run leaves the checkout as it found it.
+SCREENSHOTS = (REPO / "docs" / "screenshots") if os.environ.get("ADAMANT_UPDATE_SCREENSHOTS") == "1" else (
+    Path(tempfile.gettempdir()) / "adamant-screenshots")
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
 SMALL_BASE = {  # a regression on built-in cdnow-spend: small, so a trial takes seconds
