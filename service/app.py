@@ -12,6 +12,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.responses import FileResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy import select
 
 from adamant.queue import make_celery
 from adamant.settings import Settings, get_settings
@@ -35,9 +36,11 @@ def create_app(settings: Settings | None = None, *, run_sweeps: bool = True) -> 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         sweeper = asyncio.create_task(reaper.run_forever(app)) if run_sweeps else None
+        warming = asyncio.create_task(asyncio.to_thread(warm_up, app))
         try:
             yield
         finally:
+            warming.cancel()
             if sweeper is not None:
                 sweeper.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -77,6 +80,19 @@ def create_app(settings: Settings | None = None, *, run_sweeps: bool = True) -> 
         def root() -> RedirectResponse:
             return RedirectResponse("/docs")
     return app
+
+
+def warm_up(app: FastAPI) -> None:
+    """Open a database connection and a broker connection now, in the background, so the first
+    submit each service process answers does not pay for both (tens of milliseconds). Best
+    effort: a database or broker that is down is /readyz's business, not startup's."""
+    try:
+        with app.state.sessions() as session:
+            session.execute(select(1))
+        with app.state.celery.producer_or_acquire() as producer:
+            producer.connection.ensure_connection(max_retries=1)
+    except Exception as exc:
+        log.info("warm-up skipped: %s", exc)
 
 
 def mount_dashboard(app: FastAPI) -> None:
