@@ -197,10 +197,17 @@ class ValidationReport(Out):
 class TenantCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(..., min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")
-    max_concurrent_jobs: int | None = Field(None, ge=1, le=1000)
+    max_concurrent_jobs: int | None = Field(None, ge=1, le=1000, description="queued + running; default ADAMANT_DEFAULT_MAX_CONCURRENT_JOBS")
+    max_epochs: int = Field(1000, ge=1, le=100_000, description="the most epochs one job may ask for")
+    max_run_time_s: int = Field(24 * 3600, ge=60, le=30 * 24 * 3600, description="the longest one job may run")
+    max_artifact_bytes: int | None = Field(None, ge=0, description="bytes of checkpoints kept; default ADAMANT_ARTIFACT_QUOTA_BYTES (none: unlimited)")
 
 
 class TenantCreated(Out):
     tenant_id: str
     name: str
+    max_concurrent_jobs: int
+    max_epochs: int
+    max_run_time_s: int
+    max_artifact_bytes: int | None
     api_key: str = Field(..., description="Shown once; store it now.")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 
 import httpx
 import pytest
@@ -216,3 +217,17 @@ def test_server_owned_fields_cannot_be_set_by_a_client(stack: Stack, tenant_key:
     assert forged.status_code == 422
     assert {"status", "tenant_id", "attempt"} <= {e["path"] for e in forged.json()["errors"]}
 
+
+
+def test_an_admin_sets_a_tenants_limits_and_the_service_holds_them(stack: Stack) -> None:
+    with stack.client() as admin:
+        created = admin.post("/v1/tenants", json={"name": f"limited-{uuid.uuid4().hex[:8]}", "max_concurrent_jobs": 2,
+                                                  "max_epochs": 5, "max_run_time_s": 600, "max_artifact_bytes": 10_000_000})
+        bad = admin.post("/v1/tenants", json={"name": "too-short-a-run", "max_run_time_s": 5})
+    assert created.status_code == 201, created.text
+    tenant = created.json()
+    assert (tenant["max_concurrent_jobs"], tenant["max_epochs"], tenant["max_run_time_s"], tenant["max_artifact_bytes"]) == (2, 5, 600, 10_000_000)
+    assert bad.status_code == 422 and "max_run_time_s" in bad.text
+    with stack.client(tenant["api_key"]) as client:
+        too_long = client.post("/v1/jobs", json={**waiting_spec(), "training": {"epochs": 6}})
+    assert too_long.status_code == 422 and "training.epochs" in too_long.text and "at most 5 epochs" in too_long.text
