@@ -21,6 +21,7 @@ from celery import Celery
 from sqlalchemy.orm import Session
 
 from adamant.checkpoint_files import read_manifest
+from adamant.artifacts import ArtifactStoreError, local_copy
 from adamant.exceptions import CheckpointError, SpecError
 from adamant.monitoring.scoring_spec import ScoringJobSpec, ScoringRequest
 from adamant.preparation.preprocessing import Preprocessing
@@ -126,8 +127,8 @@ def check_upload_columns(
     if request.id_column is not None and request.id_column not in present:
         raise SpecError(f"the table {request.dataset.ref} has no column {request.id_column!r}", path="id_column")
     try:
-        preprocessing = Preprocessing.from_dict(read_manifest(settings.artifact_root / checkpoint.path)["preprocessing"])
-    except (CheckpointError, KeyError, TypeError, ValueError):
+        preprocessing = Preprocessing.from_dict(read_manifest(local_copy(settings, checkpoint.path))["preprocessing"])
+    except (CheckpointError, ArtifactStoreError, KeyError, TypeError, ValueError):
         return  # the worker reports what is wrong with the checkpoint
     needed = [feature.column for feature in preprocessing.features]
     if preprocessing.users is not None:

@@ -29,6 +29,7 @@ from typing import Any
 from sqlalchemy.exc import OperationalError
 
 from adamant.datasets import load_dataset
+from adamant.artifacts import local_copy
 from adamant.exceptions import AdamantError, CheckpointError
 from adamant.monitoring.batch import score_table
 from adamant.monitoring.reference import read_reference
@@ -90,7 +91,7 @@ def score_leased_job(settings: Settings, job_id: str, token: int) -> int:
                 raise CheckpointError(
                     f"checkpoint {spec.checkpoint} of job {spec.model_job_id} is gone; submit the scoring job again"
                 ) from exc
-        scorer = load_scorer(settings.artifact_root / checkpoint.path)
+        scorer = load_scorer(local_copy(settings, checkpoint.path))  # fetched when another host wrote it
         frame = load_dataset(spec.dataset.as_dataset_spec(), file_roots=settings.file_roots, uploads=uploads)
         profile = read_reference(run_dir_for(settings, spec.model_job_id))
         reporter.log(

@@ -25,7 +25,7 @@ from typing import Any
 
 from sqlalchemy.exc import OperationalError
 
-from adamant.artifacts import checkpoint_mirror
+from adamant.artifacts import checkpoint_mirror, local_copy
 from adamant.exceptions import AdamantError, CheckpointError
 from adamant.logging_setup import bind_job, configure_logging
 from adamant.settings import Settings, get_settings
@@ -83,6 +83,7 @@ def train_leased_job(settings: Settings, job_id: str, token: int) -> int:
         reporter.heartbeat(phase="loading")
         reporter.log(f"attempt {lease.attempt} on {lease.worker or 'worker'} (pid {os.getpid()})")
         init_from = _init_checkpoint(sessions, settings, tenant_id, spec)
+        _fetch_latest_checkpoint(sessions, settings, job_id)
         result = run_training(
             spec, run_dir, FanOutReporter(reporter, tensorboard), file_roots=settings.file_roots,
             uploads=uploads, init_from=init_from, resume=True,
@@ -133,6 +134,17 @@ def train_leased_job(settings: Settings, job_id: str, token: int) -> int:
         reporter.stop_keepalive()
 
 
+def _fetch_latest_checkpoint(sessions, settings: Settings, job_id: str) -> None:  # type: ignore[no-untyped-def]
+    """A job resumed on another host than the one that checkpointed it finds its latest
+    checkpoint in ADAMANT_ARTIFACTS_URL: bring it into the run folder, where resume looks."""
+    if not settings.artifacts_url:
+        return
+    with sessions() as session:
+        latest = store_checkpoints.latest_checkpoint(session, job_id)
+    if latest is not None:
+        local_copy(settings, latest.path)
+
+
 def _init_checkpoint(sessions, settings: Settings, tenant_id: str, spec: JobSpec) -> Path | None:  # type: ignore[no-untyped-def]
     """init_from names a job of the same tenant; its best checkpoint warm-starts this one."""
     if not spec.init_from:
@@ -145,7 +157,7 @@ def _init_checkpoint(sessions, settings: Settings, tenant_id: str, spec: JobSpec
         best = store_checkpoints.best_checkpoint(session, spec.init_from)
     if best is None:
         raise CheckpointError(f"init_from: job {spec.init_from!r} has no checkpoint yet")
-    return settings.artifact_root / best.path
+    return local_copy(settings, best.path)  # from ADAMANT_ARTIFACTS_URL when another host wrote it
 
 
 def _fail(sessions, reporter, lease: Lease, error: dict[str, Any]) -> int:  # type: ignore[no-untyped-def]

@@ -23,6 +23,7 @@ from adamant.artifacts.stores import (
     LocalArtifacts,
     artifact_store,
     checkpoint_mirror,
+    local_copy,
 )
 
 __all__ = [
@@ -33,4 +34,5 @@ __all__ = [
     "LocalArtifacts",
     "artifact_store",
     "checkpoint_mirror",
+    "local_copy",
 ]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import threading
 from pathlib import Path, PurePosixPath
 from typing import IO, Any, Protocol
 
@@ -240,3 +242,24 @@ def artifact_store(settings: Any) -> ArtifactStore:
 def checkpoint_mirror(settings: Any) -> ArtifactStore | None:
     """Where a worker uploads the checkpoints it wrote locally; None when the local root is the store."""
     return FsspecArtifacts(settings.artifacts_url) if settings.artifacts_url else None
+
+
+def local_copy(settings: Any, key: str) -> Path:
+    """The artifact `key` as a folder or file under this host's artifact root.
+
+    With ADAMANT_ARTIFACTS_URL, a host that did not write it (the API on another machine, a
+    worker resuming a job another worker started) fetches it from the store first, into a
+    temporary name renamed into place, so a reader never sees half a checkpoint. Without a
+    store, the local root is the store: the path is returned as it is.
+    """
+    path = Path(settings.artifact_root) / check_key(key)
+    if path.exists() or not settings.artifacts_url:
+        return path
+    partial = path.with_name(f".{path.name}.partial-{os.getpid()}-{threading.get_ident()}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    FsspecArtifacts(settings.artifacts_url).get(key, partial)
+    try:
+        os.rename(partial, path)
+    except OSError:  # another reader put it there first
+        shutil.rmtree(partial, ignore_errors=True)
+    return path

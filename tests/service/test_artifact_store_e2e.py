@@ -13,6 +13,7 @@ import io
 import json
 import shutil
 import tarfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +23,10 @@ from support.stack import Stack, create_tenant, make_stack, wait_for_status
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
+ROW = {"age": 41, "job": "admin.", "marital": "married", "education": "university.degree", "default": "no",
+       "housing": "yes", "loan": "no", "contact": "cellular", "month": "may", "day_of_week": "mon", "campaign": 1,
+       "pdays": 999, "previous": 0, "poutcome": "nonexistent", "emp.var.rate": -1.8, "cons.price.idx": 92.893,
+       "cons.conf.idx": -46.2, "euribor3m": 1.299, "nr.employed": 5099.1}
 SPEC = {
     "task": "binary_classification",
     "dataset": {"ref": "builtin:bank-marketing", "target": "y", "drop": ["duration"]},
@@ -62,13 +67,39 @@ def test_checkpoints_are_uploaded_to_the_store_and_downloaded_from_it(bucket_sta
         uploaded = sorted(p.name for p in (bucket / "jobs" / job["id"] / "run" / "checkpoints").iterdir())
         assert uploaded == sorted({f"step-{c['step']:08d}" for c in checkpoints})
 
-        # The worker's local copies vanish (a worker machine replaced): downloads still work.
+        # The worker's local copies vanish (a worker machine replaced): downloads still work,
+        # and predict fetches the checkpoint from the store (an API on another host).
         shutil.rmtree(stack.home / "artifacts" / "jobs" / job["id"] / "run" / "checkpoints")
         download = client.get(best["download"])
+        scored = client.post(f"/v1/jobs/{job['id']}/predict", json={"rows": [ROW]})
     assert download.status_code == 200, download.text
+    assert scored.status_code == 200, scored.text
+    assert 0.0 <= scored.json()["predictions"][0]["score"] <= 1.0
     with tarfile.open(fileobj=io.BytesIO(download.content)) as tar:
         files = {m.name.split("/")[-1]: tar.extractfile(m).read() for m in tar.getmembers()}
     assert hashlib.sha256(files["manifest.json"]).hexdigest() == best["sha256"]
+
+
+def test_a_job_resumed_on_a_host_without_its_checkpoints_resumes_from_the_store(bucket_stack: tuple[Stack, Path]) -> None:
+    stack, _ = bucket_stack
+    key = create_tenant(stack, "fsspec-resume")
+    spec = {**SPEC, "training": {**SPEC["training"], "epochs": 40, "batch_size": 512}, "checkpointing": {"every_epochs": 1, "keep_last": 2}}
+    with stack.client(key) as client:
+        job = client.post("/v1/jobs", json=spec).json()
+        wait_for_status(client, job["id"], {"running"})
+        while not client.get(f"/v1/jobs/{job['id']}/checkpoints").json()["checkpoints"]:
+            time.sleep(0.2)
+        client.post(f"/v1/jobs/{job['id']}/cancel")
+        cancelled = wait_for_status(client, job["id"], {"cancelled", "failed", "succeeded"}, timeout=120)
+        assert cancelled["status"] == "cancelled", cancelled["error"]
+        saved = max(c["step"] for c in client.get(f"/v1/jobs/{job['id']}/checkpoints").json()["checkpoints"])
+        # Another worker host: nothing of this job's run on its disk.
+        shutil.rmtree(stack.home / "artifacts" / "jobs" / job["id"] / "run" / "checkpoints")
+        resumed = client.post(f"/v1/jobs/{job['id']}/resume")
+        assert resumed.status_code == 202, resumed.text
+        done = wait_for_status(client, job["id"], {"succeeded", "failed", "cancelled"}, timeout=300)
+    assert done["status"] == "succeeded", done["error"]
+    assert done["result"]["resumed_from_step"] == saved
 
 
 def json_lines(path: Path) -> list[dict]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
+from adamant.artifacts import local_copy
 from adamant.exceptions import CheckpointError
 from adamant.store import checkpoints as store_checkpoints
 from adamant.store import jobs as store_jobs
@@ -27,5 +28,5 @@ def predict(job_id: str, body: PredictRequest, caller: CallerDep, session: Sessi
     )
     if checkpoint is None:
         raise CheckpointError(f"job {job_id} has no checkpoint to predict with yet")
-    scorer = scorer_for(request.app.state.scorers, settings.artifact_root / checkpoint.path, checkpoint.sha256)
+    scorer = scorer_for(request.app.state.scorers, local_copy(settings, checkpoint.path), checkpoint.sha256)
     return PredictResponse(job_id=job_id, checkpoint_step=checkpoint.step, predictions=predict_rows(scorer, body.rows, body.top_k))
