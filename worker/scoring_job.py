@@ -73,7 +73,8 @@ def score_leased_job(settings: Settings, job_id: str, token: int) -> int:
 
     def uploads(dataset_id: str) -> Path:
         with sessions() as session:
-            return settings.artifact_root / store_datasets.dataset_path(session, tenant_id, dataset_id)
+            relative = store_datasets.dataset_path(session, tenant_id, dataset_id)
+        return local_copy(settings, relative)  # fetched from ADAMANT_ARTIFACTS_URL when this host lacks it
 
     def drain(signum: int, frame: object) -> None:  # SIGTERM: stop at the next chunk, requeue
         reporter.draining = True

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from support.data import synthetic_customers
 from support.stack import Stack, create_tenant, make_stack, wait_for_status
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -100,6 +101,26 @@ def test_a_job_resumed_on_a_host_without_its_checkpoints_resumes_from_the_store(
         done = wait_for_status(client, job["id"], {"succeeded", "failed", "cancelled"}, timeout=300)
     assert done["status"] == "succeeded", done["error"]
     assert done["result"]["resumed_from_step"] == saved
+
+
+def test_an_uploaded_dataset_lives_in_the_store_until_deleted(bucket_stack: tuple[Stack, Path]) -> None:
+    stack, bucket = bucket_stack
+    key = create_tenant(stack, "fsspec-data")
+    table = synthetic_customers(rows=1500).to_csv(index=False).encode()
+    with stack.client(key) as client:
+        dataset = client.post("/v1/datasets", files={"file": ("customers.csv", table, "text/csv")}).json()
+        stored = [p for p in bucket.rglob("customers.csv")]
+        assert len(stored) == 1 and stored[0].read_bytes() == table
+        # A worker host without the API's folder: the trainer fetches the table from the store.
+        local = next((stack.home / "artifacts" / "datasets").rglob("customers.csv"))
+        local.unlink()
+        spec = {**SPEC, "dataset": {"ref": dataset["ref"], "target": "converted", "drop": ["customer_id"]}}
+        job = client.post("/v1/jobs", json=spec).json()
+        done = wait_for_status(client, job["id"], {"succeeded", "failed", "cancelled"})
+        deleted = client.delete(f"/v1/datasets/{dataset['id']}")
+    assert done["status"] == "succeeded", done["error"]
+    assert deleted.status_code == 204
+    assert not list(bucket.rglob("customers.csv")) and not list((stack.home / "artifacts" / "datasets").rglob("customers.csv"))
 
 
 def json_lines(path: Path) -> list[dict]:

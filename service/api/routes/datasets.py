@@ -10,7 +10,7 @@ from adamant.datasets import BUILTIN, describe_table, get_builtin
 from adamant.store import datasets as store_datasets
 from service.api.deps import CallerDep, SessionDep, SettingsDep
 from service.api.schemas import BuiltinDatasetOut, DatasetList, DatasetOut
-from service.uploads import store_upload
+from service.uploads import remove_upload, store_upload
 from service.views import dataset_view
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
@@ -70,6 +70,8 @@ def show_dataset(dataset_id: str, caller: CallerDep, session: SessionDep) -> Dat
 
 
 @router.delete("/{dataset_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_dataset(dataset_id: str, caller: CallerDep, session: SessionDep) -> Response:
-    store_datasets.delete_dataset(session, caller.tenant_id, dataset_id)
+def delete_dataset(dataset_id: str, caller: CallerDep, session: SessionDep, settings: SettingsDep) -> Response:
+    """Delete the dataset and its file (jobs that already trained on it keep their checkpoints)."""
+    dataset = store_datasets.delete_dataset(session, caller.tenant_id, dataset_id)
+    remove_upload(settings, dataset)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
