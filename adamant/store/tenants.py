@@ -72,17 +72,33 @@ def get_tenant(session: Session, tenant_id: str) -> Tenant:
     return tenant
 
 
-def set_artifact_quota(session: Session, tenant_id: str, max_bytes: int | None) -> Tenant:
-    """Set the tenant's checkpoint-storage quota in bytes (None: the deployment's default)."""
-    if max_bytes is not None and max_bytes < 0:
-        raise ValueError("max_artifact_bytes must be >= 0")
+LIMITS = ("max_concurrent_jobs", "max_epochs", "max_run_time_s", "max_artifact_bytes")
+
+
+def update_limits(session: Session, tenant_id: str, **limits: int | None) -> Tenant:
+    """Change some of a tenant's limits (max_artifact_bytes None: the deployment's default).
+
+    Jobs already queued or running keep the limits they were admitted under."""
+    unknown = set(limits) - set(LIMITS)
+    if unknown:
+        raise ValueError(f"not a tenant limit: {sorted(unknown)}")
+    if any(value is None for name, value in limits.items() if name != "max_artifact_bytes"):
+        raise ValueError("only max_artifact_bytes may be None")
+    if any(value is not None and value < 0 for value in limits.values()):
+        raise ValueError("limits must be >= 0")
     with write_transaction(session):
         tenant = session.get(Tenant, tenant_id, with_for_update={"key_share": True})
         if tenant is None:
             raise NotFound("tenant", tenant_id)
-        tenant.max_artifact_bytes = max_bytes
+        for name, value in limits.items():
+            setattr(tenant, name, value)
         session.flush()
         return tenant
+
+
+def set_artifact_quota(session: Session, tenant_id: str, max_bytes: int | None) -> Tenant:
+    """Set the tenant's checkpoint-storage quota in bytes (None: the deployment's default)."""
+    return update_limits(session, tenant_id, max_artifact_bytes=max_bytes)
 
 
 def artifact_quota(tenant: Tenant, default: int | None) -> int | None:

@@ -203,6 +203,25 @@ class TenantCreate(BaseModel):
     max_artifact_bytes: int | None = Field(None, ge=0, description="bytes of checkpoints kept; default ADAMANT_ARTIFACT_QUOTA_BYTES (none: unlimited)")
 
 
+class TenantLimits(BaseModel):
+    """The limits to change; fields left out stay as they are (max_artifact_bytes null: the default)."""
+
+    model_config = ConfigDict(extra="forbid")
+    max_concurrent_jobs: int | None = Field(None, ge=1, le=1000)
+    max_epochs: int | None = Field(None, ge=1, le=100_000)
+    max_run_time_s: int | None = Field(None, ge=60, le=30 * 24 * 3600)
+    max_artifact_bytes: int | None = Field(None, ge=0)
+
+
+class TenantOut(Out):
+    tenant_id: str
+    name: str
+    max_concurrent_jobs: int
+    max_epochs: int
+    max_run_time_s: int
+    max_artifact_bytes: int | None
+
+
 class TenantCreated(Out):
     tenant_id: str
     name: str

@@ -230,4 +230,16 @@ def test_an_admin_sets_a_tenants_limits_and_the_service_holds_them(stack: Stack)
     assert bad.status_code == 422 and "max_run_time_s" in bad.text
     with stack.client(tenant["api_key"]) as client:
         too_long = client.post("/v1/jobs", json={**waiting_spec(), "training": {"epochs": 6}})
+        not_admin = client.patch(f"/v1/tenants/{tenant['tenant_id']}", json={"max_epochs": 1000})
     assert too_long.status_code == 422 and "training.epochs" in too_long.text and "at most 5 epochs" in too_long.text
+    assert not_admin.status_code == 403
+
+    with stack.client() as admin:
+        raised = admin.patch(f"/v1/tenants/{tenant['tenant_id']}", json={"max_epochs": 10, "max_artifact_bytes": None})
+        nulled = admin.patch(f"/v1/tenants/{tenant['tenant_id']}", json={"max_epochs": None})
+    assert raised.status_code == 200, raised.text
+    assert (raised.json()["max_epochs"], raised.json()["max_artifact_bytes"], raised.json()["max_run_time_s"]) == (10, None, 600)
+    assert nulled.status_code == 422 and "max_epochs" in nulled.text
+    with stack.client(tenant["api_key"]) as client:
+        accepted = client.post("/v1/jobs", json={**waiting_spec(), "training": {"epochs": 6}})
+    assert accepted.status_code == 202, accepted.text

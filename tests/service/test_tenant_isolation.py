@@ -24,12 +24,16 @@ SPEC = {
 BODIES = {
     "/v1/jobs/{job_id}/predict": {"rows": [{"age": 40}]},
     "/v1/jobs/{job_id}/predictions": {"dataset": {"ref": "builtin:bank-marketing"}},
+    "/v1/tenants/{tenant_id}": {"max_concurrent_jobs": 1000},
 }
 SHARED = {"/v1/datasets/builtin/{name}"}  # the built-in catalogue is the same for every tenant
+ADMIN_ONLY = {"/v1/tenants/{tenant_id}"}  # a tenant's key is refused outright (403), whoever's id it names
 
 
 def test_no_route_lets_a_tenant_reach_another_tenants_things(stack: Stack) -> None:
-    a_key = create_tenant(stack, f"iso-a-{os.getpid()}")
+    with stack.client() as admin:
+        created = admin.post("/v1/tenants", json={"name": f"iso-a-{os.getpid()}", "max_concurrent_jobs": 100}).json()
+    a_key, a_id = created["api_key"], created["tenant_id"]
     b_key = create_tenant(stack, f"iso-b-{os.getpid()}")
     with stack.client(a_key) as a:
         dataset = a.post("/v1/datasets", files={"file": ("t.csv", b"x,y\n1,0\n2,1\n3,0\n4,1\n", "text/csv")}).json()
@@ -42,7 +46,7 @@ def test_no_route_lets_a_tenant_reach_another_tenants_things(stack: Stack) -> No
         for started in (sweep, comparison):
             a.post(started["links"]["cancel"])  # ended or not, they stay A's
         ids = {"job_id": job["id"], "dataset_id": dataset["id"], "checkpoint_id": checkpoint["id"],
-               "sweep_id": sweep["id"], "comparison_id": comparison["id"]}
+               "sweep_id": sweep["id"], "comparison_id": comparison["id"], "tenant_id": a_id}
         schema = a.get("/openapi.json").json()
 
     checked = []
@@ -54,8 +58,9 @@ def test_no_route_lets_a_tenant_reach_another_tenants_things(stack: Stack) -> No
             assert set(names) <= set(ids), f"test does not know how to fill {path}"
             url = path.format(**ids)
             for method in operations:
-                reply = b.request(method.upper(), url, json=BODIES.get(path) if method == "post" else None)
-                assert reply.status_code == 404, f"{method.upper()} {path} -> {reply.status_code}: {reply.text[:200]}"
+                reply = b.request(method.upper(), url, json=BODIES.get(path) if method in ("post", "patch") else None)
+                expected = 403 if path in ADMIN_ONLY else 404
+                assert reply.status_code == expected, f"{method.upper()} {path} -> {reply.status_code}: {reply.text[:200]}"
                 assert job["id"] not in reply.text or "not found" in reply.text
                 checked.append(f"{method.upper()} {path}")
         listed = b.get("/v1/jobs").json()["jobs"] + b.get("/v1/datasets").json()["datasets"]

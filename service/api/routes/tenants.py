@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Request, status
 
 from adamant.store import tenants as store_tenants
 from service.api.deps import AdminDep, SessionDep, SettingsDep
-from service.api.schemas import TenantCreate, TenantCreated
+from service.api.problems import Problem
+from service.api.schemas import TenantCreate, TenantCreated, TenantLimits, TenantOut
 
 router = APIRouter(prefix="/v1/tenants", tags=["tenants"])
 
@@ -24,3 +25,20 @@ def create_tenant(body: TenantCreate, session: SessionDep, settings: SettingsDep
         tenant_id=tenant.id, name=tenant.name, api_key=key, max_concurrent_jobs=tenant.max_concurrent_jobs,
         max_epochs=tenant.max_epochs, max_run_time_s=tenant.max_run_time_s, max_artifact_bytes=tenant.max_artifact_bytes,
     )
+
+
+@router.patch("/{tenant_id}", response_model=TenantOut)
+def update_tenant(tenant_id: str, body: TenantLimits, session: SessionDep, request: Request, _: AdminDep) -> TenantOut:
+    """Change a tenant's limits; fields left out stay. Jobs already admitted keep theirs. This
+    service process applies the change at once; others within their 30 s cache of API keys."""
+    changes = {name: getattr(body, name) for name in body.model_fields_set}
+    bad = [name for name, value in changes.items() if value is None and name != "max_artifact_bytes"]
+    if bad:
+        raise Problem(422, "Invalid request", f"{bad[0]}: a number is required (only max_artifact_bytes may be null)")
+    tenant = store_tenants.update_limits(session, tenant_id, **changes)
+    cache = request.app.state.auth_cache
+    for digest in [d for d, (caller, _) in cache.items() if caller.tenant_id == tenant_id]:
+        cache.pop(digest, None)
+    return TenantOut(tenant_id=tenant.id, name=tenant.name, max_concurrent_jobs=tenant.max_concurrent_jobs,
+                     max_epochs=tenant.max_epochs, max_run_time_s=tenant.max_run_time_s,
+                     max_artifact_bytes=tenant.max_artifact_bytes)
