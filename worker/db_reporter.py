@@ -146,16 +146,19 @@ class DatabaseReporter:
             points, self._points = self._points, []
             logs, self._logs = self._logs, []
         self._last_flush = time.monotonic()
+        unwritten_points, unwritten_logs = points, logs
         try:
             with self.sessions() as session:
                 if points:
                     store_metrics.append_metrics(session, self.lease, [(s, e, n, _finite_value(v), t) for s, e, n, v, t in points])
+                unwritten_points = []
+                if logs:
+                    store_logs.append_logs(session, self.lease.job_id, logs, lease=self.lease)
+                unwritten_logs = []
                 if any(n.startswith("val_") for _, _, n, _, _ in points):
                     # A sweep trial under ASHA is judged at each rung as it gets there; a stop
                     # reads as a cancel on the heartbeat below.
                     store_sweeps.judge_rungs(session, self.lease, [(n, e, v) for _, e, n, v, _ in points])
-                if logs:
-                    store_logs.append_logs(session, self.lease.job_id, logs, lease=self.lease)
                 self.cancel_requested = store_jobs.heartbeat(
                     session, self.lease, self.ttl_s, progress=_progress_dict(self._progress), phase=phase
                 )
@@ -165,9 +168,10 @@ class DatabaseReporter:
         except StoreUnavailable as exc:
             # The database restarts, or cut off this process after a pause: keep what was not
             # written for the next flush (fenced by the lease, so a lost lease still stops us).
+            # What was committed stays out of the buffer: a point is never written twice.
             with self._lock:
-                self._points = points + self._points
-                self._logs = logs + self._logs
+                self._points = unwritten_points + self._points
+                self._logs = unwritten_logs + self._logs
                 if len(self._points) > OUTAGE_BUFFER:
                     raise  # a long outage: stop; the job resumes from its checkpoint later
             log.warning("job %s: could not write to the database (%s); will retry", self.lease.job_id, exc)

@@ -123,22 +123,25 @@ def judge_rungs(session: Session, lease: Lease, evaluations: Iterable[tuple[str,
     trial under ASHA). One transaction with the sweep's row locked: two trials reaching a rung
     at once are ranked one after the other, each against the other's value.
     """
-    with write_transaction(session, durable=False):
+    with translated_errors():  # a read first: most jobs are not trials, and take no write lock
         found = session.execute(
             select(Trial.sweep_id, Sweep.request)
             .join(Sweep, Sweep.id == Trial.sweep_id)
             .where(Trial.job_id == lease.job_id, Trial.state == "running", Sweep.kind == "sweep", Sweep.status == ACTIVE)
         ).first()
-        rule = asha.rule_of(found.request) if found else None
-        if rule is None:
-            return None
-        points = [(epoch, value) for name, epoch, value in evaluations
-                  if name == rule.metric and value is not None and math.isfinite(value)]
-        if not points:
-            return None
+    rule = asha.rule_of(found.request) if found else None
+    if rule is None:
+        return None
+    points = [(epoch, value) for name, epoch, value in evaluations
+              if name == rule.metric and value is not None and math.isfinite(value)]
+    if not points:
+        return None
+    with write_transaction(session, durable=False):
         session.execute(select(Sweep.id).where(Sweep.id == found.sweep_id).with_for_update())
         siblings = session.scalars(select(Trial).where(Trial.sweep_id == found.sweep_id).execution_options(populate_existing=True)).all()
         trial = next(t for t in siblings if t.job_id == lease.job_id)
+        if trial.state != "running":
+            return None  # ended while this trainer wrote its evaluation
         seen, stopped = dict(trial.rungs or {}), None
         for rung in rule.rungs:
             if str(rung) in seen:
