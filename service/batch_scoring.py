@@ -149,7 +149,10 @@ def scoring_file(session: Session, settings: Settings, tenant_id: str, job_id: s
     if job.status != JobStatus.SUCCEEDED or not job.result:
         raise Problem(409, "Scoring not finished", f"scoring job {job_id} is {job.status}; its files exist once it succeeded",
                       kind="scoring-not-finished")
-    path = settings.artifact_root / job.result["files"][which]
+    try:
+        path = local_copy(settings, job.result["files"][which])  # from ADAMANT_ARTIFACTS_URL when a worker host wrote it
+    except ArtifactStoreError:
+        path = settings.artifact_root / job.result["files"][which]
     if not path.is_file():
         raise Problem(409, "Scoring output gone", f"the {which} file of scoring job {job_id} is no longer on disk",
                       kind="scoring-output-gone")

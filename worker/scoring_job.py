@@ -28,11 +28,11 @@ from typing import Any
 
 from sqlalchemy.exc import OperationalError
 
+from adamant.artifacts import ArtifactStoreError, checkpoint_mirror, local_copy
 from adamant.datasets import load_dataset
-from adamant.artifacts import local_copy
 from adamant.exceptions import AdamantError, CheckpointError
 from adamant.monitoring.batch import score_table
-from adamant.monitoring.reference import read_reference
+from adamant.monitoring.reference import REFERENCE_FILE, read_reference
 from adamant.monitoring.scoring_spec import ScoringJobSpec
 from adamant.scoring import load_scorer
 from adamant.settings import Settings, get_settings
@@ -94,7 +94,7 @@ def score_leased_job(settings: Settings, job_id: str, token: int) -> int:
                 ) from exc
         scorer = load_scorer(local_copy(settings, checkpoint.path))  # fetched when another host wrote it
         frame = load_dataset(spec.dataset.as_dataset_spec(), file_roots=settings.file_roots, uploads=uploads)
-        profile = read_reference(run_dir_for(settings, spec.model_job_id))
+        profile = read_reference(_model_run_dir(settings, spec.model_job_id))
         reporter.log(
             f"scoring {len(frame)} rows of {spec.dataset.ref} with checkpoint step {checkpoint.step} of "
             f"{spec.model_job_id}; " + ("drift against its reference profile" if profile else "no reference profile: no drift report")
@@ -107,6 +107,7 @@ def score_leased_job(settings: Settings, job_id: str, token: int) -> int:
         report = build_report(job_id, spec, checkpoint.id, summary, has_profile=profile is not None)
         report_path = _write_json(out_dir / REPORT_FILE, report)
         result = build_result(settings, job_id, summary, report_path)
+        _mirror_outputs(settings, [Path(summary["path"]), report_path])
         reporter.flush(phase="finished")
         with sessions() as session:
             store_jobs.finish_job(session, lease, "succeeded", best_metrics=headline_metrics(summary), result=result)
@@ -204,6 +205,28 @@ def build_result(settings: Settings, job_id: str, summary: dict[str, Any], repor
         "evaluation": _evaluation_headline(evaluation),
         "drift": _drift_headline(drift),
     })
+
+
+def _model_run_dir(settings: Settings, model_job_id: str) -> Path:
+    """The model job's run folder, with its reference profile fetched from ADAMANT_ARTIFACTS_URL
+    when another host trained it (no profile anywhere: scoring goes on without a drift report)."""
+    run_dir = run_dir_for(settings, model_job_id)
+    if settings.artifacts_url and not (run_dir / REFERENCE_FILE).exists():
+        try:
+            local_copy(settings, str((run_dir / REFERENCE_FILE).relative_to(settings.artifact_root)))
+        except ArtifactStoreError:
+            pass
+    return run_dir
+
+
+def _mirror_outputs(settings: Settings, paths: list[Path]) -> None:
+    """The predictions and the report go to ADAMANT_ARTIFACTS_URL, where the API reads them."""
+    mirror = checkpoint_mirror(settings)
+    for path in paths if mirror is not None else []:
+        try:
+            mirror.put(str(path.relative_to(settings.artifact_root)), path)
+        except Exception as exc:  # the store's outage: an infrastructure failure, retried elsewhere
+            raise StoreUnavailable(f"artifact store unavailable: {exc}") from exc
 
 
 def headline_metrics(summary: dict[str, Any]) -> dict[str, float | None]:

@@ -28,6 +28,7 @@ from sqlalchemy.exc import OperationalError
 from adamant.artifacts import checkpoint_mirror, local_copy
 from adamant.exceptions import AdamantError, CheckpointError
 from adamant.logging_setup import bind_job, configure_logging
+from adamant.monitoring.reference import REFERENCE_FILE
 from adamant.settings import Settings, get_settings
 from adamant.spec import JobSpec
 from adamant.store import checkpoints as store_checkpoints
@@ -97,6 +98,7 @@ def train_leased_job(settings: Settings, job_id: str, token: int) -> int:
                 store_jobs.requeue_or_fail(session, lease, "the worker shut down; resuming from the latest checkpoint", "infrastructure")
             return EXIT_RECORDED
         status = "cancelled" if result.stop_reason == "cancelled" else "succeeded"
+        _mirror_reference(settings, run_dir)
         if status == "succeeded":
             reporter.finished(result.step, result.epoch)
         else:
@@ -133,6 +135,19 @@ def train_leased_job(settings: Settings, job_id: str, token: int) -> int:
     finally:
         tensorboard.close()
         reporter.stop_keepalive()
+
+
+def _mirror_reference(settings: Settings, run_dir: Path) -> None:
+    """The training data's reference profile goes to ADAMANT_ARTIFACTS_URL with the checkpoints:
+    batch scoring on another host measures drift against it."""
+    mirror = checkpoint_mirror(settings)
+    profile = run_dir / REFERENCE_FILE
+    if mirror is None or not profile.exists():
+        return
+    try:
+        mirror.put(str(profile.relative_to(settings.artifact_root)), profile)
+    except Exception as exc:  # the store's trouble, not the job's: scoring elsewhere skips drift
+        log.warning("could not upload the reference profile: %s", exc)
 
 
 def _fetch_latest_checkpoint(sessions, settings: Settings, job_id: str) -> None:  # type: ignore[no-untyped-def]

@@ -123,6 +123,28 @@ def test_an_uploaded_dataset_lives_in_the_store_until_deleted(bucket_stack: tupl
     assert not list(bucket.rglob("customers.csv")) and not list((stack.home / "artifacts" / "datasets").rglob("customers.csv"))
 
 
+def test_batch_scoring_on_a_host_without_the_model_or_its_outputs_uses_the_store(bucket_stack: tuple[Stack, Path]) -> None:
+    stack, _ = bucket_stack
+    key = create_tenant(stack, "fsspec-scoring")
+    artifacts = stack.home / "artifacts" / "jobs"
+    with stack.client(key) as client:
+        model = client.post("/v1/jobs", json=SPEC).json()
+        trained = wait_for_status(client, model["id"], {"succeeded", "failed", "cancelled"})
+        assert trained["status"] == "succeeded", trained["error"]
+        shutil.rmtree(artifacts / model["id"] / "run")  # trained on another host: checkpoints, reference profile
+        scoring = client.post(f"/v1/jobs/{model['id']}/predictions", json={"dataset": {"ref": "builtin:bank-marketing"}}).json()
+        done = wait_for_status(client, scoring["id"], {"succeeded", "failed", "cancelled"}, timeout=120)
+        assert done["status"] == "succeeded", done["error"]
+        for folder in (artifacts / scoring["id"]).iterdir():  # scored on another host: the API reads the store
+            if folder.is_dir():
+                shutil.rmtree(folder)
+        download = client.get(done["result"]["links"]["file"])
+        report = client.get(done["result"]["links"]["report"])
+    assert done["result"]["drift"] is not None and done["result"]["rows_scored"] == 41188
+    assert download.status_code == 200 and download.headers["x-content-sha256"] == done["result"]["sha256"]
+    assert report.status_code == 200, report.text
+
+
 def json_lines(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.startswith("{")]
 
