@@ -17,7 +17,7 @@ from sqlalchemy import select
 from adamant.queue import make_celery
 from adamant.settings import Settings, get_settings
 from adamant.store import migrate
-from adamant.store.db import make_engine, make_session_factory
+from adamant.store.db import engine_for, make_session_factory
 from adamant.logging_setup import configure_logging
 from service import bootstrap, prometheus, reaper
 from service.api import openapi, problems
@@ -54,7 +54,7 @@ def create_app(settings: Settings | None = None, *, run_sweeps: bool = True) -> 
         lifespan=lifespan,
     )
     pool = {} if settings.database_url.startswith("sqlite") else {"pool_size": 20, "max_overflow": 20}
-    engine = make_engine(settings.database_url, idle_in_transaction_timeout_s=settings.lease_ttl_s, **pool)
+    engine = engine_for(settings, **pool)
     if settings.migrate_on_start:
         migrate.upgrade(engine)
     app.state.settings = settings

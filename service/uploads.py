@@ -15,7 +15,7 @@ from typing import BinaryIO
 
 from sqlalchemy.orm import Session
 
-from adamant.artifacts import checkpoint_mirror
+from adamant.artifacts import artifact_mirror, publish
 from adamant.datasets import describe_table, read_table
 from adamant.exceptions import DatasetError
 from adamant.settings import Settings
@@ -34,7 +34,7 @@ def safe_name(filename: str | None) -> str:
 def remove_upload(settings: Settings, dataset: Dataset) -> None:
     """A deleted dataset's file goes from the artifact root and, with one, the artifact store."""
     shutil.rmtree(settings.dataset_dir(dataset.tenant_id, dataset.id), ignore_errors=True)
-    mirror = checkpoint_mirror(settings)
+    mirror = artifact_mirror(settings)
     if mirror is not None:
         mirror.delete(str(Path(dataset.path).parent))
 
@@ -58,9 +58,7 @@ def store_upload(session: Session, settings: Settings, tenant_id: str, source: B
                 out.write(chunk)
         frame = read_table(target)
         described = describe_table(frame)
-        mirror = checkpoint_mirror(settings)
-        if mirror is not None:  # ADAMANT_ARTIFACTS_URL: workers on other hosts fetch it from there
-            mirror.put(str(target.relative_to(settings.artifact_root)), target)
+        publish(settings, target)  # ADAMANT_ARTIFACTS_URL: workers on other hosts fetch it from there
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise

@@ -28,7 +28,7 @@ from typing import Any
 
 from sqlalchemy.exc import OperationalError
 
-from adamant.artifacts import ArtifactStoreError, checkpoint_mirror, local_copy
+from adamant.artifacts import ArtifactStoreError, local_copy, publish
 from adamant.datasets import load_dataset
 from adamant.exceptions import AdamantError, CheckpointError
 from adamant.monitoring.batch import score_table
@@ -39,7 +39,7 @@ from adamant.settings import Settings, get_settings
 from adamant.store import checkpoints as store_checkpoints
 from adamant.store import datasets as store_datasets
 from adamant.store import jobs as store_jobs
-from adamant.store.db import make_engine, make_session_factory
+from adamant.store.db import engine_for, make_session_factory
 from adamant.store.exceptions import LeaseLost, NotFound, StoreUnavailable
 from adamant.store.jobs import Lease
 from adamant.store.models import json_safe, relative_path
@@ -60,7 +60,7 @@ def attempt_dir(settings: Settings, job_id: str, attempt: int) -> Path:
 
 
 def score_leased_job(settings: Settings, job_id: str, token: int) -> int:
-    sessions = make_session_factory(make_engine(settings.database_url, idle_in_transaction_timeout_s=settings.lease_ttl_s))
+    sessions = make_session_factory(engine_for(settings))
     with sessions() as session:
         job = store_jobs.get_job_any_tenant(session, job_id)
         lease = Lease(job_id=job_id, token=token, attempt=job.attempt, worker=job.lease_owner or "")
@@ -211,22 +211,20 @@ def _model_run_dir(settings: Settings, model_job_id: str) -> Path:
     """The model job's run folder, with its reference profile fetched from ADAMANT_ARTIFACTS_URL
     when another host trained it (no profile anywhere: scoring goes on without a drift report)."""
     run_dir = run_dir_for(settings, model_job_id)
-    if settings.artifacts_url and not (run_dir / REFERENCE_FILE).exists():
-        try:
-            local_copy(settings, str((run_dir / REFERENCE_FILE).relative_to(settings.artifact_root)))
-        except ArtifactStoreError:
-            pass
+    try:
+        local_copy(settings, (run_dir / REFERENCE_FILE).relative_to(settings.artifact_root).as_posix())
+    except ArtifactStoreError:
+        pass
     return run_dir
 
 
 def _mirror_outputs(settings: Settings, paths: list[Path]) -> None:
     """The predictions and the report go to ADAMANT_ARTIFACTS_URL, where the API reads them."""
-    mirror = checkpoint_mirror(settings)
-    for path in paths if mirror is not None else []:
-        try:
-            mirror.put(str(path.relative_to(settings.artifact_root)), path)
-        except Exception as exc:  # the store's outage: an infrastructure failure, retried elsewhere
-            raise StoreUnavailable(f"artifact store unavailable: {exc}") from exc
+    try:
+        for path in paths:
+            publish(settings, path)
+    except Exception as exc:  # the store's outage: an infrastructure failure, retried elsewhere
+        raise StoreUnavailable(f"artifact store unavailable: {exc}") from exc
 
 
 def headline_metrics(summary: dict[str, Any]) -> dict[str, float | None]:

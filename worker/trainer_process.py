@@ -25,7 +25,7 @@ from typing import Any
 
 from sqlalchemy.exc import OperationalError
 
-from adamant.artifacts import checkpoint_mirror, local_copy
+from adamant.artifacts import artifact_mirror, local_copy, publish
 from adamant.exceptions import AdamantError, CheckpointError
 from adamant.logging_setup import bind_job, configure_logging
 from adamant.monitoring.reference import REFERENCE_FILE
@@ -34,7 +34,7 @@ from adamant.spec import JobSpec
 from adamant.store import checkpoints as store_checkpoints
 from adamant.store import datasets as store_datasets
 from adamant.store import jobs as store_jobs
-from adamant.store.db import make_engine, make_session_factory
+from adamant.store.db import engine_for, make_session_factory
 from adamant.store.exceptions import LeaseLost, NotFound
 from adamant.store.jobs import Lease
 
@@ -56,7 +56,7 @@ def train_leased_job(settings: Settings, job_id: str, token: int) -> int:
 
     if settings.torch_threads:
         torch.set_num_threads(settings.torch_threads)
-    sessions = make_session_factory(make_engine(settings.database_url, idle_in_transaction_timeout_s=settings.lease_ttl_s))
+    sessions = make_session_factory(engine_for(settings))
     with sessions() as session:
         job = store_jobs.get_job_any_tenant(session, job_id)
         lease = Lease(job_id=job_id, token=token, attempt=job.attempt, worker=job.lease_owner or "")
@@ -67,7 +67,7 @@ def train_leased_job(settings: Settings, job_id: str, token: int) -> int:
     reporter = DatabaseReporter(
         sessions, lease, ttl_s=settings.lease_ttl_s, heartbeat_s=settings.heartbeat_s,
         run_dir=run_dir, artifact_root=settings.artifact_root,
-        artifacts=checkpoint_mirror(settings),  # operations: upload checkpoints to ADAMANT_ARTIFACTS_URL
+        artifacts=artifact_mirror(settings),  # operations: upload checkpoints to ADAMANT_ARTIFACTS_URL
     )
     tensorboard = TensorBoardReporter(run_dir / "tensorboard")
 
@@ -140,12 +140,11 @@ def train_leased_job(settings: Settings, job_id: str, token: int) -> int:
 def _mirror_reference(settings: Settings, run_dir: Path) -> None:
     """The training data's reference profile goes to ADAMANT_ARTIFACTS_URL with the checkpoints:
     batch scoring on another host measures drift against it."""
-    mirror = checkpoint_mirror(settings)
     profile = run_dir / REFERENCE_FILE
-    if mirror is None or not profile.exists():
+    if not profile.exists():
         return
     try:
-        mirror.put(str(profile.relative_to(settings.artifact_root)), profile)
+        publish(settings, profile)
     except Exception as exc:  # the store's trouble, not the job's: scoring elsewhere skips drift
         log.warning("could not upload the reference profile: %s", exc)
 

@@ -22,8 +22,9 @@ from adamant.artifacts.stores import (
     FsspecArtifacts,
     LocalArtifacts,
     artifact_store,
-    checkpoint_mirror,
+    artifact_mirror,
     local_copy,
+    publish,
 )
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "FsspecArtifacts",
     "LocalArtifacts",
     "artifact_store",
-    "checkpoint_mirror",
+    "artifact_mirror",
     "local_copy",
+    "publish",
 ]

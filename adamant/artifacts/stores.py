@@ -239,9 +239,18 @@ def artifact_store(settings: Any) -> ArtifactStore:
     return LocalArtifacts(settings.artifact_root)
 
 
-def checkpoint_mirror(settings: Any) -> ArtifactStore | None:
-    """Where a worker uploads the checkpoints it wrote locally; None when the local root is the store."""
+def artifact_mirror(settings: Any) -> ArtifactStore | None:
+    """Where files written under the local root are uploaded for other hosts (checkpoints,
+    datasets, reference profiles, scoring outputs); None when the local root is the store."""
     return FsspecArtifacts(settings.artifacts_url) if settings.artifacts_url else None
+
+
+def publish(settings: Any, path: Path) -> None:
+    """Upload a file or folder under the local artifact root to ADAMANT_ARTIFACTS_URL, under
+    the same key; nothing to do without a store (the local root is the store)."""
+    mirror = artifact_mirror(settings)
+    if mirror is not None:
+        mirror.put(Path(path).relative_to(settings.artifact_root).as_posix(), Path(path))
 
 
 def local_copy(settings: Any, key: str) -> Path:

@@ -89,6 +89,12 @@ def make_engine(
     return engine
 
 
+def engine_for(settings: Any, **engine_kwargs: Any) -> Engine:
+    """The engine of a service or worker process: settings.database_url, with transactions left
+    idle longer than settings.lease_ttl_s cut off by the server (see make_engine)."""
+    return make_engine(settings.database_url, idle_in_transaction_timeout_s=settings.lease_ttl_s, **engine_kwargs)
+
+
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     """Sessions whose rows stay readable after the store's functions commit."""
     return sessionmaker(engine, expire_on_commit=False)

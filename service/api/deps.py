@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from adamant.settings import Settings
 from adamant.store import tenants as store_tenants
+from adamant.store.models import Tenant
 from service.api.problems import Problem
 
 AUTH_CACHE_S = 30.0
@@ -29,6 +30,11 @@ class Caller:
     max_epochs: int
     max_run_time_s: float
     max_artifact_bytes: int | None = None  # the tenant's own quota (None: the service default)
+
+    @classmethod
+    def of(cls, tenant: Tenant) -> Caller:
+        return cls(tenant.id, tenant.name, bool(tenant.is_admin), tenant.max_epochs, float(tenant.max_run_time_s),
+                   tenant.max_artifact_bytes)
 
 
 # Dependencies that do no I/O are async so FastAPI does not hop to the thread pool for them.
@@ -78,7 +84,15 @@ def _authenticate(sessions, key: str) -> Caller | None:  # type: ignore[no-untyp
         tenant = store_tenants.authenticate(session, key)
     if tenant is None:
         return None
-    return Caller(tenant.id, tenant.name, bool(tenant.is_admin), tenant.max_epochs, float(tenant.max_run_time_s), tenant.max_artifact_bytes)
+    return Caller.of(tenant)
+
+
+def forget_tenant(request: Request, tenant_id: str) -> None:
+    """Drop this process's cached callers of a tenant (its limits changed); other service
+    processes see the change when their entries expire (AUTH_CACHE_S)."""
+    cache = request.app.state.auth_cache
+    for digest in [d for d, (caller, _) in cache.items() if caller.tenant_id == tenant_id]:
+        cache.pop(digest, None)
 
 
 async def get_caller(request: Request) -> Caller:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -194,23 +194,30 @@ class ValidationReport(Out):
     warnings: list[str]
 
 
+# A tenant's limits, the same bounds whether set at creation or changed later.
+ConcurrentJobs = Annotated[int, Field(ge=1, le=1000)]
+Epochs = Annotated[int, Field(ge=1, le=100_000)]
+RunTime = Annotated[int, Field(ge=60, le=30 * 24 * 3600)]
+ArtifactBytes = Annotated[int, Field(ge=0)]
+
+
 class TenantCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(..., min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")
-    max_concurrent_jobs: int | None = Field(None, ge=1, le=1000, description="queued + running; default ADAMANT_DEFAULT_MAX_CONCURRENT_JOBS")
-    max_epochs: int = Field(1000, ge=1, le=100_000, description="the most epochs one job may ask for")
-    max_run_time_s: int = Field(24 * 3600, ge=60, le=30 * 24 * 3600, description="the longest one job may run")
-    max_artifact_bytes: int | None = Field(None, ge=0, description="bytes of checkpoints kept; default ADAMANT_ARTIFACT_QUOTA_BYTES (none: unlimited)")
+    max_concurrent_jobs: ConcurrentJobs | None = Field(None, description="queued + running; default ADAMANT_DEFAULT_MAX_CONCURRENT_JOBS")
+    max_epochs: Epochs = Field(1000, description="the most epochs one job may ask for")
+    max_run_time_s: RunTime = Field(24 * 3600, description="the longest one job may run")
+    max_artifact_bytes: ArtifactBytes | None = Field(None, description="bytes of checkpoints kept; default ADAMANT_ARTIFACT_QUOTA_BYTES (none: unlimited)")
 
 
 class TenantLimits(BaseModel):
     """The limits to change; fields left out stay as they are (max_artifact_bytes null: the default)."""
 
     model_config = ConfigDict(extra="forbid")
-    max_concurrent_jobs: int | None = Field(None, ge=1, le=1000)
-    max_epochs: int | None = Field(None, ge=1, le=100_000)
-    max_run_time_s: int | None = Field(None, ge=60, le=30 * 24 * 3600)
-    max_artifact_bytes: int | None = Field(None, ge=0)
+    max_concurrent_jobs: ConcurrentJobs | None = None
+    max_epochs: Epochs | None = None
+    max_run_time_s: RunTime | None = None
+    max_artifact_bytes: ArtifactBytes | None = None
 
 
 class TenantOut(Out):
@@ -221,12 +228,12 @@ class TenantOut(Out):
     max_run_time_s: int
     max_artifact_bytes: int | None
 
+    @classmethod
+    def of(cls, tenant: Any, **extra: Any) -> Any:
+        return cls(tenant_id=tenant.id, name=tenant.name, max_concurrent_jobs=tenant.max_concurrent_jobs,
+                   max_epochs=tenant.max_epochs, max_run_time_s=tenant.max_run_time_s,
+                   max_artifact_bytes=tenant.max_artifact_bytes, **extra)
 
-class TenantCreated(Out):
-    tenant_id: str
-    name: str
-    max_concurrent_jobs: int
-    max_epochs: int
-    max_run_time_s: int
-    max_artifact_bytes: int | None
+
+class TenantCreated(TenantOut):
     api_key: str = Field(..., description="Shown once; store it now.")

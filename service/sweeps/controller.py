@@ -70,8 +70,7 @@ def _step(session: Session, celery: Celery, settings: Settings, sweep: Sweep) ->
     request = parse(sweep)
     metric, mode = objective(request)
     tenant = store_tenants.get_tenant(session, sweep.tenant_id)
-    caller = Caller(tenant.id, tenant.name, bool(tenant.is_admin), tenant.max_epochs, float(tenant.max_run_time_s),
-                    tenant.max_artifact_bytes)
+    caller = Caller.of(tenant)
     trials = store_sweeps.trials(session, sweep.id)
 
     for trial in trials:

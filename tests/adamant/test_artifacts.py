@@ -15,7 +15,7 @@ from adamant.artifacts import (
     FsspecArtifacts,
     LocalArtifacts,
     artifact_store,
-    checkpoint_mirror,
+    artifact_mirror,
 )
 
 
@@ -90,8 +90,8 @@ def test_keys_never_escape_the_root(store) -> None:  # type: ignore[no-untyped-d
 def test_the_configured_store_follows_the_settings(tmp_path: Path) -> None:
     local = SimpleNamespace(artifacts_url=None, artifact_root=tmp_path)
     remote = SimpleNamespace(artifacts_url="memory://adamant-settings", artifact_root=tmp_path)
-    assert isinstance(artifact_store(local), LocalArtifacts) and checkpoint_mirror(local) is None
-    assert isinstance(artifact_store(remote), FsspecArtifacts) and isinstance(checkpoint_mirror(remote), FsspecArtifacts)
+    assert isinstance(artifact_store(local), LocalArtifacts) and artifact_mirror(local) is None
+    assert isinstance(artifact_store(remote), FsspecArtifacts) and isinstance(artifact_mirror(remote), FsspecArtifacts)
 
 
 @pytest.mark.skipif(importlib.util.find_spec("s3fs") is not None, reason="s3fs is installed here")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, status
 
 from adamant.store import tenants as store_tenants
-from service.api.deps import AdminDep, SessionDep, SettingsDep
+from service.api.deps import AdminDep, SessionDep, SettingsDep, forget_tenant
 from service.api.problems import Problem
 from service.api.schemas import TenantCreate, TenantCreated, TenantLimits, TenantOut
 
@@ -21,10 +21,7 @@ def create_tenant(body: TenantCreate, session: SessionDep, settings: SettingsDep
         max_epochs=body.max_epochs, max_run_time_s=body.max_run_time_s, max_artifact_bytes=body.max_artifact_bytes,
     )
     _, key = store_tenants.create_api_key(session, tenant.id, "default")
-    return TenantCreated(
-        tenant_id=tenant.id, name=tenant.name, api_key=key, max_concurrent_jobs=tenant.max_concurrent_jobs,
-        max_epochs=tenant.max_epochs, max_run_time_s=tenant.max_run_time_s, max_artifact_bytes=tenant.max_artifact_bytes,
-    )
+    return TenantCreated.of(tenant, api_key=key)
 
 
 @router.patch("/{tenant_id}", response_model=TenantOut)
@@ -36,9 +33,5 @@ def update_tenant(tenant_id: str, body: TenantLimits, session: SessionDep, reque
     if bad:
         raise Problem(422, "Invalid request", f"{bad[0]}: a number is required (only max_artifact_bytes may be null)")
     tenant = store_tenants.update_limits(session, tenant_id, **changes)
-    cache = request.app.state.auth_cache
-    for digest in [d for d, (caller, _) in cache.items() if caller.tenant_id == tenant_id]:
-        cache.pop(digest, None)
-    return TenantOut(tenant_id=tenant.id, name=tenant.name, max_concurrent_jobs=tenant.max_concurrent_jobs,
-                     max_epochs=tenant.max_epochs, max_run_time_s=tenant.max_run_time_s,
-                     max_artifact_bytes=tenant.max_artifact_bytes)
+    forget_tenant(request, tenant_id)
+    return TenantOut.of(tenant)
