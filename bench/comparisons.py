@@ -41,7 +41,7 @@ OPTIMIZERS = ["adam", "adamw", "amsgrad", "sgd", "rmsprop", "adagrad", "adadelta
 
 
 def shared_datasets() -> Path:
-    for candidate in (os.environ.get("ADAMANT_SHARED_DATASETS"), REPO.parent / "shared" / "datasets", Path("/work/shared/datasets")):
+    for candidate in (os.environ.get("ADAMANT_SHARED_DATASETS"), REPO.parent / "shared" / "datasets"):
         if candidate and Path(candidate).is_dir():
             return Path(candidate)
     raise SystemExit("movielens-100k needs ../shared/datasets (or ADAMANT_SHARED_DATASETS)")

@@ -35,7 +35,7 @@ EXAMPLES = REPO / "examples"
 
 
 def shared_datasets() -> Path:
-    for candidate in (os.environ.get("ADAMANT_SHARED_DATASETS"), REPO.parent / "shared" / "datasets", "/work/shared/datasets"):
+    for candidate in (os.environ.get("ADAMANT_SHARED_DATASETS"), REPO.parent / "shared" / "datasets"):
         if candidate and Path(candidate).is_dir():
             return Path(candidate)
     return REPO.parent / "shared" / "datasets"

@@ -2,31 +2,21 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from support.data import synthetic_customers
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def shared_datasets() -> Path:
-    """../shared/datasets beside the checkout, or ADAMANT_SHARED_DATASETS (movielens lives there only)."""
-    candidates = [os.environ.get("ADAMANT_SHARED_DATASETS"), REPO.parent / "shared" / "datasets", "/work/shared/datasets"]
-    for candidate in candidates:
-        if candidate and Path(candidate).is_dir():
-            return Path(candidate)
-    return REPO.parent / "shared" / "datasets"
+from support.ci_skips import pytest_configure  # noqa: F401  (under CI=true a skip fails the run)
+from support.data import shared_datasets, synthetic_customers
 
 
 @pytest.fixture(scope="session")
 def movielens_path() -> Path:
     path = shared_datasets() / "movielens-100k" / "u.data"
     if not path.exists():
-        pytest.skip(f"movielens-100k is not at {path}: its licence forbids copying it into the project")
+        pytest.skip(f"movielens-100k is not at {path} (set ADAMANT_SHARED_DATASETS): its licence forbids copying it "
+                    "into the project")
     return path
 
 

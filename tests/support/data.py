@@ -1,9 +1,21 @@
-"""Small synthetic tables with a known signal, for tests that need data fast."""
+"""Data for tests: where the shared public datasets live, and small synthetic tables with a known signal."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def shared_datasets() -> Path:
+    """ADAMANT_SHARED_DATASETS if set, else ../shared/datasets beside the checkout (movielens lives
+    there only). Never a machine's absolute path: a checkout elsewhere sets the variable."""
+    configured = os.environ.get("ADAMANT_SHARED_DATASETS")
+    return Path(configured) if configured else REPO.parent / "shared" / "datasets"
 
 
 def synthetic_customers(rows: int = 2000, seed: int = 0) -> pd.DataFrame:
