@@ -13,14 +13,13 @@ import io
 import json
 import shutil
 import tarfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from support.data import synthetic_customers
-from support.stack import Stack, create_tenant, make_stack, wait_for_status
+from support.stack import Stack, create_tenant, job_report, make_stack, wait_for_status, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -88,8 +87,8 @@ def test_a_job_resumed_on_a_host_without_its_checkpoints_resumes_from_the_store(
     with stack.client(key) as client:
         job = client.post("/v1/jobs", json=spec).json()
         wait_for_status(client, job["id"], {"running"})
-        while not client.get(f"/v1/jobs/{job['id']}/checkpoints").json()["checkpoints"]:
-            time.sleep(0.2)
+        wait_until(lambda: client.get(f"/v1/jobs/{job['id']}/checkpoints").json()["checkpoints"], "a first checkpoint",
+                   120, lambda: job_report(client, job["id"], stack=stack))
         client.post(f"/v1/jobs/{job['id']}/cancel")
         cancelled = wait_for_status(client, job["id"], {"cancelled", "failed", "succeeded"}, timeout=120)
         assert cancelled["status"] == "cancelled", cancelled["error"]

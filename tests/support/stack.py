@@ -16,6 +16,7 @@ import sys
 import time
 import uuid
 from contextlib import closing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -177,15 +178,62 @@ def make_stack(kind: str, home: Path, **settings: str) -> Stack:
     return Stack(kind, home, env, free_port(), admin_key, database_url)
 
 
-def wait_for_status(client: httpx.Client, job_id: str, statuses: set[str], timeout: float = 180) -> dict:
-    deadline = time.monotonic() + timeout
-    job: dict = {}
-    while time.monotonic() < deadline:
+def job_report(client: httpx.Client, job_id: str, log_lines: int = 25, stack: Stack | None = None) -> str:
+    """What a person needs when a wait expires: the job's status, error and progress, its last
+    state changes, the tail of its log and, given the stack, of the worker's and the API's."""
+    try:
         job = client.get(f"/v1/jobs/{job_id}").json()
-        if job.get("status") in statuses:
+        lines: list[dict] = []
+        cursor = 0
+        for _ in range(100):  # 10,000 a page: a bound, never reached by a test's job
+            page = client.get(f"/v1/jobs/{job_id}/logs", params={"after": cursor, "limit": 10_000}).json()
+            if not page.get("lines"):
+                break
+            lines, cursor = (lines + page["lines"])[-log_lines:], page["next_cursor"]
+    except (httpx.HTTPError, ValueError) as error:
+        return f"job {job_id}: could not be read ({error!r})"
+    history = "\n".join(f"  {e.get('at') or ''} {e.get('from_status')} -> {e.get('to_status')} "
+                        f"{e.get('reason') or ''}".rstrip() for e in (job.get("history") or [])[-8:])
+    log = "\n".join(f"  [{line.get('level')}] {line.get('message')}" for line in lines)
+    report = (f"job {job_id}: status {job.get('status')}, attempt {job.get('attempt')}, worker {job.get('worker')}, "
+              f"progress {job.get('progress')}, error {job.get('error')}\n"
+              f"last state changes:\n{history or '  (none)'}\nlast log lines:\n{log or '  (none)'}")
+    if stack is not None:
+        for name in stack.logs:
+            report += f"\n--- {name}.log (tail) ---\n{stack.log_tail(name, 30)}"
+    return report
+
+
+def wait_for_job(client: httpx.Client, job_id: str, condition: Callable[[dict], bool], what: str,
+                 timeout: float = 180, stack: Stack | None = None) -> dict:
+    """Polls the job until `condition(job)` holds; past the deadline fails with job_report."""
+    deadline = time.monotonic() + timeout
+    while True:
+        job = client.get(f"/v1/jobs/{job_id}").json()
+        if condition(job):
             return job
-        time.sleep(0.3)
-    raise AssertionError(f"job {job_id} never reached {statuses}; last: {job.get('status')} {job.get('error')}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"waited {timeout:g}s for {what}, in vain\n{job_report(client, job_id, stack=stack)}")
+        time.sleep(0.2)
+
+
+def wait_for_status(client: httpx.Client, job_id: str, statuses: set[str], timeout: float = 180,
+                    stack: Stack | None = None) -> dict:
+    return wait_for_job(client, job_id, lambda job: job.get("status") in statuses, f"status in {sorted(statuses)}",
+                        timeout, stack)
+
+
+def wait_until(condition: Callable[[], Any], what: str, timeout: float, report: Callable[[], str] = lambda: "") -> Any:
+    """Polls `condition()` until it returns something true and returns that; past the deadline
+    fails naming what it waited for, with `report()` (e.g. a job_report) attached."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"waited {timeout:g}s for {what}, in vain\n{report()}")
+        time.sleep(0.2)
 
 
 def create_tenant(stack: Stack, name: str, max_concurrent_jobs: int = 100) -> str:
@@ -198,9 +246,10 @@ def create_tenant(stack: Stack, name: str, max_concurrent_jobs: int = 100) -> st
 
 def all_metrics(client: httpx.Client, job_id: str) -> list[dict]:
     points, cursor = [], 0
-    while True:
+    for _ in range(1000):  # 10,000 a page: a bound no test's job reaches
         page = client.get(f"/v1/jobs/{job_id}/metrics", params={"after": cursor, "limit": 10000}).json()
         if not page["points"]:
             return points
         points += page["points"]
         cursor = page["next_cursor"]
+    raise AssertionError(f"job {job_id}: metrics pages never ended (cursor {cursor})")

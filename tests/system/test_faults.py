@@ -18,9 +18,10 @@ import pytest
 from adamant.scoring import load_scorer
 from support.data import synthetic_customers
 from support.processes import CONT, KILL, STOP, pids_with, signal_group, trainer_pid, wait_gone
-from support.stack import Stack, all_metrics, create_tenant, free_port, wait_for_status
+from support.stack import Stack, all_metrics, create_tenant, free_port, job_report, wait_for_job, wait_for_status, wait_until
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+# Up to 15 minutes each: a loaded CI machine, fifty jobs, ten restarts (pyproject's default is 10).
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(900)]
 
 
 def job_spec(epochs: int = 12, **extra: object) -> dict:
@@ -80,7 +81,7 @@ def test_trainer_killed_ten_times_resumes_from_checkpoints_and_succeeds(own_stac
             signal_group(pid, KILL)
             wait_gone(pid)
             kills += 1
-        done = wait_for_status(client, job["id"], {"succeeded", "failed"}, timeout=300)
+        done = wait_for_status(client, job["id"], {"succeeded", "failed"}, timeout=300, stack=stack)
         points = all_metrics(client, job["id"])
         best = download_best(client, job["id"], tmp_path / "best")
     assert done["status"] == "succeeded", done["error"]
@@ -103,8 +104,7 @@ def test_a_paused_worker_loses_its_job_and_its_writes_are_refused(own_stack) -> 
         job = client.post("/v1/jobs", json=job_spec(epochs=30)).json()
         running = wait_for_status(client, job["id"], {"running"})
         pid = trainer_pid(job["id"])
-        while client.get(f"/v1/jobs/{job['id']}").json()["progress"]["step"] < 10:
-            time.sleep(0.1)
+        wait_for_job(client, job["id"], lambda j: j["progress"]["step"] >= 10, "step 10", timeout=120, stack=stack)
         # Freeze the whole first worker: its Celery processes and its trainer's group.
         signal_group(first.pid, STOP)
         signal_group(pid, STOP)
@@ -114,7 +114,7 @@ def test_a_paused_worker_loses_its_job_and_its_writes_are_refused(own_stack) -> 
         signal_group(pid, CONT)
         signal_group(first.pid, CONT)
         wait_gone(pid, timeout=60)  # the old trainer's next write is refused: it stops
-        done = wait_for_status(client, job["id"], {"succeeded", "failed"}, timeout=300)
+        done = wait_for_status(client, job["id"], {"succeeded", "failed"}, timeout=300, stack=stack)
         points = all_metrics(client, job["id"])
     assert running["attempt"] == 1
     assert done["status"] == "succeeded" and done["attempt"] == 2, done["error"]
@@ -123,14 +123,7 @@ def test_a_paused_worker_loses_its_job_and_its_writes_are_refused(own_stack) -> 
 
 
 def wait_for_status_where(client, job_id: str, condition, timeout: float) -> dict:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    job: dict = {}
-    while time.monotonic() < deadline:
-        job = client.get(f"/v1/jobs/{job_id}").json()
-        if condition(job):
-            return job
-        time.sleep(0.2)
-    raise AssertionError(f"condition never held; last: {job.get('status')} attempt {job.get('attempt')}")
+    return wait_for_job(client, job_id, condition, "the condition", timeout)
 
 
 def test_restarting_the_api_mid_job_changes_nothing_for_the_job(own_stack) -> None:
@@ -146,7 +139,7 @@ def test_restarting_the_api_mid_job_changes_nothing_for_the_job(own_stack) -> No
         time.sleep(2)
         stack.start_api()
         page = client.get(f"/v1/jobs/{job['id']}/metrics", params={"after": before}).json()
-        done = wait_for_status(client, job["id"], {"succeeded", "failed"}, timeout=300)
+        done = wait_for_status(client, job["id"], {"succeeded", "failed"}, timeout=300, stack=stack)
     assert done["status"] == "succeeded" and done["attempt"] == 1
     assert all(p["seq"] > before for p in page["points"])
 
@@ -203,14 +196,14 @@ def test_a_worker_stopped_mid_job_drains_it_and_another_worker_resumes_it(own_st
     with stack.client(key) as client:
         job = client.post("/v1/jobs", json=job_spec(epochs=40)).json()
         wait_for_status(client, job["id"], {"running"})
-        while not checkpoint_steps(client, job["id"]):
-            time.sleep(0.1)
+        wait_until(lambda: checkpoint_steps(client, job["id"]), "a first checkpoint", 120,
+                   lambda: job_report(client, job["id"], stack=stack))
         stack.start_worker("second")
         started = time.monotonic()
         first.send_signal(signal.SIGTERM)  # what `docker stop` sends the worker's main process
         first.wait(timeout=60)
         stopped_in = time.monotonic() - started
-        done = wait_for_status(client, job["id"], {"succeeded", "failed"}, timeout=300)
+        done = wait_for_status(client, job["id"], {"succeeded", "failed"}, timeout=300, stack=stack)
         points = all_metrics(client, job["id"])
     assert stopped_in < 30, f"the worker took {stopped_in:.0f}s to stop"
     assert done["status"] == "succeeded" and done["attempt"] == 2, done["error"]
