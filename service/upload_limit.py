@@ -63,5 +63,7 @@ async def _too_large(send: Send, limit: int) -> None:
         "detail": f"the request body is over the limit of {limit} bytes",
     }).encode()
     await send({"type": "http.response.start", "status": 413,
-                "headers": [(b"content-type", b"application/problem+json"), (b"content-length", str(len(body)).encode())]})
+                "headers": [(b"content-type", b"application/problem+json"), (b"content-length", str(len(body)).encode()),
+                            # Else uvicorn keeps the connection and reads the rest of the body to discard it.
+                            (b"connection", b"close")]})
     await send({"type": "http.response.body", "body": body})

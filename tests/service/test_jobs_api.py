@@ -9,7 +9,7 @@ import uuid
 import httpx
 import pytest
 
-from support.stack import Stack, wait_for_status
+from support.stack import Stack, create_tenant, wait_for_job, wait_for_status
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -57,8 +57,7 @@ def test_cancel_while_running_stops_at_the_next_step_with_a_checkpoint(stack: St
     with stack.client(tenant_key) as client:
         job = client.post("/v1/jobs", json=long_spec()).json()
         running = wait_for_status(client, job["id"], {"running"})
-        while client.get(f"/v1/jobs/{job['id']}").json()["progress"]["step"] < 20:
-            time.sleep(0.2)
+        wait_for_job(client, job["id"], lambda j: j["progress"]["step"] >= 20, "step 20", timeout=120, stack=stack)
         assert running["status"] == "running"
         asked = client.post(f"/v1/jobs/{job['id']}/cancel").json()
         assert asked["status"] in ("cancelling", "cancelled")
@@ -243,3 +242,86 @@ def test_an_admin_sets_a_tenants_limits_and_the_service_holds_them(stack: Stack)
     with stack.client(tenant["api_key"]) as client:
         accepted = client.post("/v1/jobs", json={**waiting_spec(), "training": {"epochs": 6}})
     assert accepted.status_code == 202, accepted.text
+
+
+def test_a_wait_that_expires_reports_the_jobs_status_events_and_logs(stack: Stack, tenant_key: str) -> None:
+    with stack.client(tenant_key) as client:
+        job = client.post("/v1/jobs", json=waiting_spec()).json()
+        with pytest.raises(AssertionError) as expired:
+            wait_for_status(client, job["id"], {"succeeded"}, timeout=0.5, stack=stack)
+    report = str(expired.value)
+    assert f"job {job['id']}: status queued, attempt 0" in report
+    assert "None -> queued submitted" in report and "last log lines:" in report
+    assert "--- worker.log (tail) ---" in report and "--- api.log (tail) ---" in report
+
+
+def test_a_chunked_upload_over_the_cap_is_refused_413_while_it_streams(stack: Stack, tenant_key: str) -> None:
+    """No Content-Length to refuse up front: the service must count the bytes as they arrive."""
+    cap = int(stack.env["ADAMANT_UPLOAD_MAX_BYTES"])
+    boundary = "adamant-chunked"
+    sent = 0
+
+    def body():  # type: ignore[no-untyped-def]
+        nonlocal sent
+        yield (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.csv"\r\n'
+               f"Content-Type: text/csv\r\n\r\nx,y\r\n").encode()
+        row = b"1,2\n" * 65_536  # 256 KiB
+        while sent < 8 * cap:  # far past the cap: a service reading to the end would take them all
+            sent += len(row)
+            yield row
+        yield f"\r\n--{boundary}--\r\n".encode()
+
+    with stack.client(tenant_key) as client:
+        reply = client.post("/v1/datasets", content=body(), headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+        datasets = client.get("/v1/datasets").json()["datasets"]
+    assert reply.request.headers.get("transfer-encoding") == "chunked" and "content-length" not in reply.request.headers
+    assert reply.status_code == 413, reply.text
+    assert reply.headers["content-type"].startswith("application/problem+json") and str(cap) in reply.json()["detail"]
+    assert sent < 2 * cap, f"the client got to send {sent} bytes before the 413: the body was read past the cap"
+    assert datasets == []
+
+
+def test_a_progress_only_change_gets_a_new_etag(stack: Stack, tenant_key: str) -> None:
+    with stack.client(tenant_key) as client:
+        job = client.post("/v1/jobs", json=long_spec()).json()
+        first = wait_for_job(client, job["id"], lambda j: j["status"] == "running" and j["progress"]["step"] >= 1,
+                             "a first step", timeout=120, stack=stack)
+        etag = client.get(f"/v1/jobs/{job['id']}").headers["ETag"]
+        listed_etag = client.get("/v1/jobs").headers["ETag"]
+        wait_for_job(client, job["id"], lambda j: j["progress"]["step"] > first["progress"]["step"] + 5, "more steps",
+                     timeout=120, stack=stack)
+        moved = client.get(f"/v1/jobs/{job['id']}", headers={"If-None-Match": etag})
+        listed = client.get("/v1/jobs", headers={"If-None-Match": listed_etag})
+        client.post(f"/v1/jobs/{job['id']}/cancel")
+    assert moved.status_code == 200 and moved.json()["status"] == "running", moved.status_code
+    assert moved.json()["progress"]["step"] > first["progress"]["step"] and moved.headers["ETag"] != etag
+    assert listed.status_code == 200 and listed.headers["ETag"] != listed_etag
+
+
+def test_a_submit_over_the_tenants_concurrency_limit_is_a_429_with_retry_after(stack: Stack) -> None:
+    key = create_tenant(stack, f"one-at-a-time-{uuid.uuid4().hex[:8]}", max_concurrent_jobs=1)
+    with stack.client(key) as client:
+        first = client.post("/v1/jobs", json=waiting_spec())
+        refused = client.post("/v1/jobs", json=waiting_spec())
+        client.post(f"/v1/jobs/{first.json()['id']}/cancel")
+        after_cancel = client.post("/v1/jobs", json=waiting_spec())
+        client.post(f"/v1/jobs/{after_cancel.json()['id']}/cancel")
+    assert first.status_code == 202, first.text
+    assert refused.status_code == 429 and refused.headers["content-type"].startswith("application/problem+json")
+    assert int(refused.headers["Retry-After"]) > 0 and "max_concurrent_jobs" in refused.json()["detail"]
+    assert after_cancel.status_code == 202, after_cancel.text
+
+
+def test_a_submit_over_the_artifact_quota_with_nothing_to_reclaim_is_a_409(stack: Stack) -> None:
+    with stack.client() as admin:
+        tenant = admin.post("/v1/tenants", json={"name": f"quota-{uuid.uuid4().hex[:8]}", "max_artifact_bytes": 1}).json()
+    with stack.client(tenant["api_key"]) as client:
+        trained = client.post("/v1/jobs", json=small_spec(epochs=1)).json()
+        done = wait_for_status(client, trained["id"], {"succeeded", "failed"}, stack=stack)
+        refused = client.post("/v1/jobs", json=waiting_spec())
+        jobs = client.get("/v1/jobs").json()["jobs"]
+    assert done["status"] == "succeeded", done["error"]
+    assert refused.status_code == 409, refused.text
+    problem = refused.json()
+    assert problem["type"].endswith("artifact-quota-exceeded") and "max_artifact_bytes" in problem["detail"]
+    assert [j["id"] for j in jobs] == [trained["id"]]

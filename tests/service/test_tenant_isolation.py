@@ -1,4 +1,4 @@
-"""Every route, two tenants: B never reads, cancels, downloads or predicts with A's things.
+"""Every route, two tenants: B never reads, lists, cancels, downloads or predicts with A's things.
 
 Routes are enumerated from the live OpenAPI schema, so a route added later is covered (or
 this test fails until it is).
@@ -63,6 +63,16 @@ def test_no_route_lets_a_tenant_reach_another_tenants_things(stack: Stack) -> No
                 assert reply.status_code == expected, f"{method.upper()} {path} -> {reply.status_code}: {reply.text[:200]}"
                 assert job["id"] not in reply.text or "not found" in reply.text
                 checked.append(f"{method.upper()} {path}")
+        # Routes without an id (lists, catalogues): B's answers name none of A's things.
+        listings = {}
+        for path, operations in schema["paths"].items():
+            if "{" in path or "get" not in operations:
+                continue
+            reply = b.get(path)
+            assert reply.status_code == 200, f"GET {path} -> {reply.status_code}: {reply.text[:200]}"
+            leaked = [name for name, value in ids.items() if value in reply.text]
+            assert leaked == [], f"GET {path} shows tenant A's {leaked}: {reply.text[:300]}"
+            listings[path] = reply.text
         listed = b.get("/v1/jobs").json()["jobs"] + b.get("/v1/datasets").json()["datasets"]
         submit = b.post("/v1/jobs", json={**SPEC, "dataset": {**SPEC["dataset"], "ref": dataset["ref"]}})
         warm = b.post("/v1/jobs", json={**SPEC, "init_from": job["id"]})
@@ -70,8 +80,12 @@ def test_no_route_lets_a_tenant_reach_another_tenants_things(stack: Stack) -> No
     assert submit.status_code == 422 and "dataset.ref" in {e["path"] for e in submit.json()["errors"]}
     assert warm.status_code == 422 and "init_from" in {e["path"] for e in warm.json()["errors"]}
     assert len(checked) >= 10, checked
-    with stack.client(a_key) as a:  # and A still has everything
+    assert {"/v1/jobs", "/v1/datasets", "/v1/sweeps", "/v1/comparisons"} <= set(listings), sorted(listings)
+    with stack.client(a_key) as a:  # and A still has everything, in the same lists
         assert a.get(f"/v1/jobs/{job['id']}").json()["status"] == "succeeded"
+        for path, name in [("/v1/jobs", "job_id"), ("/v1/datasets", "dataset_id"), ("/v1/sweeps", "sweep_id"),
+                           ("/v1/comparisons", "comparison_id")]:
+            assert ids[name] in a.get(path).text, f"A's own GET {path} does not show its {name}"
 
 
 @pytest.mark.parametrize(
