@@ -24,11 +24,25 @@ from pathlib import Path
 import httpx
 import pytest
 
-from deploy.compose_images import (COMPOSE_SECRETS, ServiceProcess, load_compose, local_environment,
-                                   locally_runnable, parse_dockerfile, replace_in, service_process)
+from deploy.compose_images import (
+    COMPOSE_SECRETS,
+    ServiceProcess,
+    load_compose,
+    local_environment,
+    locally_runnable,
+    parse_dockerfile,
+    replace_in,
+    service_process,
+)
 from support.data import synthetic_customers
-from support.stack import (create_pg_database, drop_pg_database, free_port, fresh_redis_url, postgres_available,
-                           redis_available)
+from support.stack import (
+    create_pg_database,
+    drop_pg_database,
+    free_port,
+    fresh_redis_url,
+    postgres_available,
+    redis_available,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -13,8 +13,16 @@ from pathlib import Path
 
 import pytest
 
-from deploy.compose_images import (COMPOSE_SECRETS, REPO, InterpolationError, interpolate, lineage, load_compose, parse_dockerfile,
-                                   service_process)
+from deploy.compose_images import (
+    COMPOSE_SECRETS,
+    REPO,
+    InterpolationError,
+    interpolate,
+    lineage,
+    load_compose,
+    parse_dockerfile,
+    service_process,
+)
 
 LONG_RUNNING = ("api", "worker-cpu", "worker-gpu", "redis", "postgres")
 

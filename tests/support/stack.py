@@ -15,8 +15,8 @@ import subprocess
 import sys
 import time
 import uuid
-from contextlib import closing
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any

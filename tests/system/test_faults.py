@@ -17,8 +17,17 @@ import pytest
 
 from adamant.scoring import load_scorer
 from support.data import synthetic_customers
-from support.processes import CONT, KILL, STOP, pids_with, signal_group, trainer_pid, wait_gone
-from support.stack import Stack, all_metrics, create_tenant, free_port, job_report, wait_for_job, wait_for_status, wait_until
+from support.processes import CONT, KILL, STOP, signal_group, trainer_pid, wait_gone
+from support.stack import (
+    Stack,
+    all_metrics,
+    create_tenant,
+    free_port,
+    job_report,
+    wait_for_job,
+    wait_for_status,
+    wait_until,
+)
 
 # Up to 15 minutes each: a loaded CI machine, fifty jobs, ten restarts (pyproject's default is 10).
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(900)]
