@@ -325,3 +325,13 @@ def test_a_submit_over_the_artifact_quota_with_nothing_to_reclaim_is_a_409(stack
     problem = refused.json()
     assert problem["type"].endswith("artifact-quota-exceeded") and "max_artifact_bytes" in problem["detail"]
     assert [j["id"] for j in jobs] == [trained["id"]]
+
+
+def test_downsampling_to_fewer_points_than_the_store_allows_is_a_422_naming_the_field(stack: Stack, tenant_key: str) -> None:
+    # Found by the fuzz run: ?max_points=2 passed the route's bound (2) and failed the store's (4) as a plain 500.
+    with stack.client(tenant_key) as client:
+        job = client.post("/v1/jobs", json=waiting_spec()).json()
+        reply = client.get(f"/v1/jobs/{job['id']}/metrics", params={"max_points": 2})
+        client.post(f"/v1/jobs/{job['id']}/cancel")
+    assert reply.status_code == 422, reply.text
+    assert [e["path"] for e in reply.json()["errors"]] == ["query.max_points"]

@@ -62,7 +62,7 @@ def deterministic_tar(store: ArtifactStore, key: str) -> bytes:
     return buffer.getvalue()
 
 
-@router.get("/{checkpoint_id}/download")
+@router.get("/{checkpoint_id}/download", response_class=Response, responses={200: {"content": {"application/x-tar": {}}}})
 def download_checkpoint(job_id: str, checkpoint_id: str, caller: CallerDep, session: SessionDep, settings: SettingsDep) -> Response:
     """A tar of the checkpoint directory (`best` names the best one). Verify it: the sha256 of
     manifest.json equals the checkpoint's sha256, and each file matches the manifest."""

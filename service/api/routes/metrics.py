@@ -34,7 +34,7 @@ class MetricsQuery(BaseModel):
     after: int = Field(0, ge=0, le=MAX_CURSOR, description="Cursor: return only points after it")
     names: list[str] | None = Field(None, description="Only these metrics (repeat: ?names=loss&names=val_auc, or comma-separated)")
     limit: int = Field(5000, ge=1, le=10_000)
-    max_points: int | None = Field(None, ge=2, le=10_000, description="Downsample each series to at most N points (min/max/first/last per bucket)")
+    max_points: int | None = Field(None, ge=4, le=10_000, description="Downsample each series to at most N points (min/max/first/last per bucket)")
 
 
 @router.get("/metrics", response_model=MetricsPage | DownsampledMetrics, openapi_extra=query_parameters(MetricsQuery))
