@@ -40,6 +40,7 @@ from support.stack import (
     drop_pg_database,
     free_port,
     fresh_redis_url,
+    job_report,
     postgres_available,
     redis_available,
 )
@@ -223,7 +224,10 @@ def wait_finished(client: httpx.Client, job_ids: list[str], timeout: float) -> d
                 if job["status"] in ("succeeded", "failed", "cancelled"):
                     done[job_id] = job
         time.sleep(0.3)
-    assert len(done) == len(job_ids), f"{len(job_ids) - len(done)} jobs unfinished after {timeout}s"
+    unfinished = [job_id for job_id in job_ids if job_id not in done]
+    if unfinished:  # the first few, in full: status, state changes, log tail
+        reports = "\n\n".join(job_report(client, job_id) for job_id in unfinished[:3])
+        raise AssertionError(f"{len(unfinished)} of {len(job_ids)} jobs unfinished after {timeout}s\n{reports}")
     return done
 
 
