@@ -1,7 +1,8 @@
 """Property-based fuzzing of the live API with schemathesis: no 5xx, no schema violations.
 
 Starts the service on the embedded defaults or on PostgreSQL + Redis, gives a tenant one of
-everything (an upload, a trained job, its checkpoint and a scoring job, a sweep, a comparison) so routes with
+everything (an upload, a trained job, its checkpoint and a scoring job, a sweep, a comparison, a
+spare API key) so routes with
 an id reach their logic instead of answering 404, stops the worker (generated jobs stay
 queued), and runs `st run` with every check (see schemathesis.toml) against /openapi.json.
 A run passes only when schemathesis exits 0 with no failure, no error and no warning that
@@ -76,6 +77,11 @@ def seed_tenant(stack: Stack) -> dict[str, str]:
                                                 "space": {"optimizer.lr": {"type": "choice", "values": [0.01]}}})
         comparison = client.post("/v1/comparisons", json={"base": SPEC, "optimizers": ["sgd"]})
         assert sweep.status_code == comparison.status_code == 202, (sweep.text, comparison.text)
+        # Keys the fuzzer may revoke and rotate: never the one it signs in with.
+        spare_key = client.post("/v1/keys", json={"name": "fuzz-spare"})
+        assert spare_key.status_code == 201, spare_key.text
+    with stack.client() as admin:
+        patched_key = admin.get(f"/v1/tenants/{patched['tenant_id']}/keys").json()["keys"][0]
     return {
         "ADAMANT_FUZZ_KEY": tenant["api_key"],
         "ADAMANT_FUZZ_ADMIN_KEY": stack.admin_key,
@@ -86,6 +92,8 @@ def seed_tenant(stack: Stack) -> dict[str, str]:
         "ADAMANT_FUZZ_CHECKPOINT_ID": checkpoint["id"],
         "ADAMANT_FUZZ_SWEEP_ID": sweep.json()["id"],
         "ADAMANT_FUZZ_COMPARISON_ID": comparison.json()["id"],
+        "ADAMANT_FUZZ_KEY_ID": spare_key.json()["id"],
+        "ADAMANT_FUZZ_TENANT_KEY_ID": patched_key["id"],
     }
 
 
