@@ -85,7 +85,9 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python", "-m", "adamant.healthcheck", "api", "--url", "http://127.0.0.1:8000/readyz"]
 # The workers' count comes from WEB_CONCURRENCY (uvicorn reads it); migrations are a separate
 # one-shot `python -m adamant.store.migrate upgrade` (compose's `migrate` service).
-CMD ["python", "-m", "uvicorn", "service.app:create_asgi_app", "--factory", "--host", "0.0.0.0", "--port", "8000", "--timeout-graceful-shutdown", "20"]
+# --no-proxy-headers: uvicorn would otherwise take X-Forwarded-For from 127.0.0.1 as the client;
+# the service reads forwarded addresses itself, and only from ADAMANT_TRUSTED_PROXIES.
+CMD ["python", "-m", "uvicorn", "service.app:create_asgi_app", "--factory", "--host", "0.0.0.0", "--port", "8000", "--timeout-graceful-shutdown", "20", "--no-proxy-headers"]
 
 # ---------------------------------------------------------------------------------------------
 FROM runtime AS worker

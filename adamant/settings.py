@@ -9,6 +9,7 @@ object store) to run as a cluster. The README lists every variable.
 from __future__ import annotations
 
 from functools import lru_cache
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -29,6 +30,10 @@ class Settings(BaseSettings):
     file_roots: Annotated[list[Path], NoDecode] = Field(default_factory=list, description="Roots `file:` dataset references may name.")
     admin_key: str | None = Field(None, description="API key of the admin tenant (see all tenants' jobs).")
     local_user: bool = Field(True, description="Create a 'local' tenant and print its key on first start.")
+    trusted_proxies: Annotated[list[IPv4Network | IPv6Network], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated CIDRs of reverse proxies whose X-Forwarded-For/Forwarded name the client (default: none).",
+    )
     upload_max_bytes: int = Field(200 * 1024 * 1024, ge=1)
     lease_ttl_s: float = Field(30.0, gt=0)
     heartbeat_s: float = Field(5.0, gt=0)
@@ -57,6 +62,16 @@ class Settings(BaseSettings):
     def _split_roots(cls, value: object) -> object:
         if isinstance(value, str):
             return [part for part in value.split(":") if part]
+        return value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _parse_networks(cls, value: object) -> object:
+        # "10.0.0.5" means that one address; host bits in "10.0.0.5/8" are ignored, as proxies' docs write them.
+        if isinstance(value, str):
+            value = [part for part in value.replace(" ", ",").split(",") if part]
+        if isinstance(value, list):
+            return [ip_network(part, strict=False) if isinstance(part, str) else part for part in value]
         return value
 
     @model_validator(mode="after")

@@ -21,9 +21,12 @@ from adamant.store.db import engine_for, make_session_factory
 from adamant.logging_setup import configure_logging
 from service import bootstrap, prometheus, reaper
 from service.api import openapi, problems
-from service.api.deps import AuthFailures
+from service.api.deps import AuthFailures, RevocationWatch
 from service.snapshots import JobSnapshots
-from service.api.routes import artifacts, checkpoints, datasets, health, jobs, metrics, predict, predictions, sweeps, tenants
+from service.api.routes import (
+    artifacts, checkpoints, datasets, health, jobs, keys, metrics, predict, predictions, sweeps, tenants,
+)
+from service.early_auth import EarlyAuth
 from service.upload_limit import UploadLimit
 
 log = logging.getLogger("adamant.service")
@@ -63,6 +66,7 @@ def create_app(settings: Settings | None = None, *, run_sweeps: bool = True) -> 
     app.state.celery = make_celery(settings, name="adamant-service")
     app.state.auth_cache = {}
     app.state.auth_failures = AuthFailures()
+    app.state.revocations = RevocationWatch()
     app.state.scorers = {}
     app.state.snapshots = JobSnapshots(app.state.sessions, settings.poll_cache_s)
     bootstrap.ensure_keys(app.state.sessions, settings)
@@ -71,7 +75,7 @@ def create_app(settings: Settings | None = None, *, run_sweeps: bool = True) -> 
     openapi.install(app)
     prometheus.install(app)
     # Routes match in order: the polled ones (job status, metrics) first.
-    for module in (jobs, metrics, health, tenants, datasets, checkpoints, artifacts, predict, predictions, sweeps):
+    for module in (jobs, metrics, health, tenants, keys, datasets, checkpoints, artifacts, predict, predictions, sweeps):
         app.include_router(module.router)
     if DASHBOARD.exists():
         mount_dashboard(app)
@@ -114,11 +118,13 @@ def mount_dashboard(app: FastAPI) -> None:
         return FileResponse(DASHBOARD / "app.css", headers={"Cache-Control": "no-cache"})
 
 
-def create_asgi_app() -> UploadLimit:
-    """What uvicorn serves: the app behind the streaming body-size cap (`--factory`)."""
+def create_asgi_app() -> EarlyAuth:
+    """What uvicorn serves (`--factory`): the app behind the streaming body-size cap, behind
+    the check of the API key of requests with a body (before any of it is read)."""
     settings = get_settings()
     configure_logging(settings, "service")
-    app = UploadLimit(create_app(settings), max_bytes=settings.upload_max_bytes)
+    api = create_app(settings)
+    app = EarlyAuth(UploadLimit(api, max_bytes=settings.upload_max_bytes), api)
     # Everything built so far lives as long as the process: keep it out of the cyclic GC's
     # generations, so collections stay short under load (fewer long-tail latencies).
     gc.collect()

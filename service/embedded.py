@@ -36,7 +36,8 @@ def main() -> None:
     worker = subprocess.Popen(worker_command(concurrency), start_new_session=True)
     print(f"Adamant: worker pid {worker.pid}; dashboard and API at http://{'localhost' if host in ('127.0.0.1', '0.0.0.0') else host}:{port}", flush=True)
     try:
-        uvicorn.run("service.app:create_asgi_app", factory=True, host=host, port=port, log_level="info")
+        # proxy_headers off: the service reads forwarded addresses itself, from ADAMANT_TRUSTED_PROXIES only.
+        uvicorn.run("service.app:create_asgi_app", factory=True, host=host, port=port, log_level="info", proxy_headers=False)
     finally:
         try:
             os.killpg(worker.pid, signal.SIGTERM)

@@ -143,3 +143,17 @@ class InvalidCursor(StoreError):
     """A page cursor that this store did not issue."""
 
     kind = "invalid_cursor"
+
+
+class LastKey(StoreError):
+    """Revoking this key would leave its tenant without a valid key (a lock-out only an admin could undo)."""
+
+    kind = "last_key"
+
+    def __init__(self, tenant_id: str, key_id: str) -> None:
+        super().__init__(f"key {key_id!r} is the last valid key of tenant {tenant_id!r}")
+        self.tenant_id = tenant_id
+        self.key_id = key_id
+
+    def __reduce__(self) -> tuple[type, tuple[object, ...]]:
+        return type(self), (self.tenant_id, self.key_id)

@@ -11,11 +11,11 @@ import hashlib
 import hmac
 import secrets
 
-from sqlalchemy import exc, select
+from sqlalchemy import exc, or_, select, update
 from sqlalchemy.orm import Session
 
 from adamant.store.db import db_now, translated_errors, write_transaction
-from adamant.store.exceptions import AlreadyExists, NotFound
+from adamant.store.exceptions import AlreadyExists, LastKey, NotFound
 from adamant.store.models import ApiKey, Tenant
 
 KEY_PREFIX = "adm_"
@@ -126,7 +126,7 @@ def authenticate(session: Session, plaintext: str) -> Tenant | None:
     query = (
         select(ApiKey.key_sha256, Tenant)
         .join(Tenant, Tenant.id == ApiKey.tenant_id)
-        .where(ApiKey.key_sha256 == digest, ApiKey.revoked_at.is_(None))
+        .where(ApiKey.key_sha256 == digest, or_(ApiKey.revoked_at.is_(None), ApiKey.revoked_at > db_now()))
     )
     with translated_errors():
         row = session.execute(query).one_or_none()
@@ -142,19 +142,49 @@ def list_api_keys(session: Session, tenant_id: str) -> list[ApiKey]:
         return list(session.scalars(query))
 
 
-def revoke_api_key(session: Session, tenant_id: str, key_id: str) -> ApiKey:
-    """Revoke one of the tenant's keys (again is a no-op); NotFound for another tenant's key."""
+def revoke_api_key(
+    session: Session, tenant_id: str, key_id: str, *, grace_s: float = 0.0, keep_last: bool = False
+) -> ApiKey:
+    """Revoke one of the tenant's keys, now or `grace_s` seconds from now; NotFound for another
+    tenant's key. A revocation only ever moves earlier (again with no grace: at once; again
+    with a longer grace: no change). keep_last: LastKey unless the tenant keeps another key
+    with no revocation scheduled."""
     with write_transaction(session):
+        # The tenant's row lock serialises revocations, so two at once cannot both leave "another key".
+        session.scalars(select(Tenant.id).where(Tenant.id == tenant_id).with_for_update(key_share=True)).one_or_none()
         key = session.scalars(
             select(ApiKey).where(ApiKey.id == key_id, ApiKey.tenant_id == tenant_id).with_for_update(key_share=True)
         ).one_or_none()
         if key is None:
             raise NotFound("api key", key_id)
-        if key.revoked_at is None:
-            key.revoked_at = db_now()
-            session.flush()
-            session.refresh(key)
+        if keep_last and not _other_lasting_key(session, tenant_id, key_id):
+            raise LastKey(tenant_id, key_id)
+        revoked_at = db_now() + grace_s if grace_s > 0 else db_now()
+        session.execute(
+            update(ApiKey)
+            .where(ApiKey.id == key_id, or_(ApiKey.revoked_at.is_(None), ApiKey.revoked_at > revoked_at))
+            .values(revoked_at=revoked_at)
+        )
+        session.refresh(key)
         return key
+
+
+def _other_lasting_key(session: Session, tenant_id: str, key_id: str) -> bool:
+    """Whether the tenant holds a key other than key_id with no revocation, even a scheduled one."""
+    query = select(ApiKey.id).where(ApiKey.tenant_id == tenant_id, ApiKey.id != key_id, ApiKey.revoked_at.is_(None))
+    return session.scalars(query.limit(1)).first() is not None
+
+
+def revoked_key_digests(session: Session, since: float | None, overlap_s: float = 5.0) -> tuple[list[str], float]:
+    """(digests of keys whose revocation took effect after `since` - overlap_s, the database's
+    time now): what a process caching keys must forget. since None: none, only the time. The
+    overlap covers a revocation committed a moment after the time it was stamped with."""
+    with translated_errors():
+        now = float(session.execute(select(db_now())).scalar_one())
+        if since is None:
+            return [], now
+        query = select(ApiKey.key_sha256).where(ApiKey.revoked_at > since - overlap_s, ApiKey.revoked_at <= now)
+        return list(session.scalars(query)), now
 
 
 def ensure_tenant_with_key(

@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
-import hashlib
+import logging
 import time
-from collections.abc import AsyncIterator
+from collections import deque
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from ipaddress import IPv4Network, IPv6Address, IPv6Network, ip_address
 from typing import Annotated
 
 from celery import Celery
 from fastapi import Depends, Request
-from starlette.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers, State
 
 from adamant.settings import Settings
 from adamant.store import tenants as store_tenants
 from adamant.store.models import Tenant
 from service.api.problems import Problem
+
+log = logging.getLogger("adamant.service")
 
 AUTH_CACHE_S = 30.0
 FAILURES_PER_MINUTE = 20
@@ -56,27 +61,130 @@ async def get_celery(request: Request) -> Celery:
 
 
 class AuthFailures:
-    """Failed key attempts per client address in a sliding minute: past the cap, 429."""
+    """Failed key attempts in a sliding minute, per (key prefix, client) and per client.
 
-    def __init__(self, per_minute: int = FAILURES_PER_MINUTE) -> None:
+    Counted per prefix as well as per client because one address is often many people (a
+    reverse proxy, an office NAT): failures with one prefix must not throttle other keys. The
+    per-client cap, higher, catches guessing with ever-new prefixes. Either only ever refuses
+    further *failed* attempts: a valid key is checked first and always passes (get_caller).
+    Memory is bounded: each counter keeps at most its cap of times, and at most `max_tracked`
+    counters are kept (the stalest dropped first).
+    """
+
+    def __init__(self, per_minute: int = FAILURES_PER_MINUTE, per_client_per_minute: int = 10 * FAILURES_PER_MINUTE,
+                 max_tracked: int = 100_000) -> None:
         self.per_minute = per_minute
-        self.attempts: dict[str, list[float]] = {}
+        self.per_client_per_minute = per_client_per_minute
+        self.max_tracked = max_tracked
+        self.attempts: dict[tuple[str, str], deque[float]] = {}
 
-    def blocked(self, client: str) -> bool:
+    def blocked(self, prefix: str, client: str) -> bool:
+        return (self._full((prefix, client), self.per_minute)
+                or self._full(("", client), self.per_client_per_minute))
+
+    def record(self, prefix: str, client: str) -> None:
         now = time.monotonic()
-        recent = [t for t in self.attempts.get(client, []) if now - t < 60.0]
-        self.attempts[client] = recent
-        return len(recent) >= self.per_minute
+        for counter, cap in (((prefix, client), self.per_minute), (("", client), self.per_client_per_minute)):
+            times = self.attempts.pop(counter, None) or deque(maxlen=cap)
+            times.append(now)
+            self.attempts[counter] = times  # re-inserted: the dict's order is least recently failed first
+        while len(self.attempts) > self.max_tracked:
+            del self.attempts[next(iter(self.attempts))]
 
-    def record(self, client: str) -> None:
-        self.attempts.setdefault(client, []).append(time.monotonic())
+    def _full(self, counter: tuple[str, str], cap: int) -> bool:
+        times = self.attempts.get(counter)
+        return times is not None and len(times) >= cap and time.monotonic() - times[0] < 60.0
 
 
-def _presented_key(request: Request) -> str | None:
-    header = request.headers.get("authorization", "")
+class RevocationWatch:
+    """Makes a key revoked in any service process stop working here within about a second,
+    although answers are cached for AUTH_CACHE_S: at most once a second (and only while
+    requests come) it asks the database which keys' revocations took effect since it last
+    asked, and drops those from the cache. One indexed query a second per process."""
+
+    INTERVAL_S = 1.0
+
+    def __init__(self) -> None:
+        self.asked_at = float("-inf")  # monotonic
+        self.database_time: float | None = None  # the database clock at the last answer
+        self.asking = False
+
+    async def refresh(self, state: State) -> None:
+        if self.asking or time.monotonic() - self.asked_at < self.INTERVAL_S:
+            return
+        self.asking = True
+        try:
+            digests, self.database_time = await run_in_threadpool(self._ask, state.sessions, self.database_time)
+            for digest in digests:
+                state.auth_cache.pop(digest, None)
+        except Exception as exc:  # the database is down: the lookups fail on their own; keep serving the cache
+            log.debug("revocation check skipped: %s", exc)
+        finally:
+            self.asked_at = time.monotonic()
+            self.asking = False
+
+    @staticmethod
+    def _ask(sessions, since: float | None) -> tuple[list[str], float]:  # type: ignore[no-untyped-def]
+        with sessions() as session:
+            return store_tenants.revoked_key_digests(session, since)
+
+
+def presented_key(headers: Headers) -> str | None:
+    header = headers.get("authorization", "")
     if header.lower().startswith("bearer "):
         return header[7:].strip() or None
-    return request.headers.get("x-api-key") or None
+    return headers.get("x-api-key") or None
+
+
+def client_address(peer: str | None, headers: Headers, trusted_proxies: Sequence[IPv4Network | IPv6Network]) -> str:
+    """Who failed attempts are counted against: the direct peer, unless the peer is one of
+    ADAMANT_TRUSTED_PROXIES; then the nearest address its X-Forwarded-For (else Forwarded)
+    chain names that is not itself a trusted proxy. A forwarded header from anyone else is the
+    client's own word, and ignored (else an attacker picks a fresh address per attempt)."""
+    if peer is None:
+        return "unknown"
+    if not _is_trusted(peer, trusted_proxies):
+        return peer
+    hops = _forwarded_hops(headers)
+    for hop in reversed(hops):  # appended left to right, so the rightmost entries are the ones our proxies wrote
+        if not _is_trusted(hop, trusted_proxies):
+            return hop
+    return hops[0] if hops else peer
+
+
+def _forwarded_hops(headers: Headers) -> list[str]:
+    forwarded_for = ",".join(headers.getlist("x-forwarded-for"))
+    if forwarded_for.strip():
+        return [_bare_address(hop) for hop in forwarded_for.split(",") if hop.strip()]
+    hops = []
+    for element in ",".join(headers.getlist("forwarded")).split(","):  # RFC 7239: for=192.0.2.60;proto=http, for=...
+        for pair in element.split(";"):
+            name, _, value = pair.strip().partition("=")
+            if name.lower() == "for" and value:
+                hops.append(_bare_address(value))
+    return hops
+
+
+def _bare_address(hop: str) -> str:
+    """'"[2001:db8::1]:4711"' -> '2001:db8::1', '192.0.2.60:80' -> '192.0.2.60'; other tokens kept (at most 64 characters)."""
+    hop = hop.strip().strip('"')
+    if hop.startswith("["):
+        return hop[1:].split("]", 1)[0]
+    if hop.count(":") == 1:
+        hop = hop.split(":", 1)[0]
+    return hop[:64]
+
+
+def _is_trusted(address: str, trusted_proxies: Sequence[IPv4Network | IPv6Network]) -> bool:
+    if not trusted_proxies:
+        return False
+    try:
+        ip = ip_address(address)
+    except ValueError:
+        return False
+    if isinstance(ip, IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return any(ip in network for network in trusted_proxies)
 
 
 def _authenticate(sessions, key: str) -> Caller | None:  # type: ignore[no-untyped-def]
@@ -95,33 +203,54 @@ def forget_tenant(request: Request, tenant_id: str) -> None:
         cache.pop(digest, None)
 
 
+def forget_key(request: Request, key_sha256: str) -> None:
+    """Drop this process's cached answer for one key (just revoked); others drop it within a
+    second (RevocationWatch)."""
+    request.app.state.auth_cache.pop(key_sha256, None)
+
+
 async def get_caller(request: Request) -> Caller:
-    """The tenant behind the API key. Keys are checked by their sha256 digest (constant-time in
-    the store); a recent answer is cached per digest for AUTH_CACHE_S, so a dashboard polling
-    every second does not pay a database lookup per request (a revoked key stops working within
-    that time). Failed attempts are counted per client address and capped."""
-    state = request.app.state
-    client = request.client.host if request.client else "unknown"
-    key = _presented_key(request)
-    unauthorized = Problem(
-        401, "Unauthorized", "send a valid API key as 'Authorization: Bearer <key>'",
-        headers={"WWW-Authenticate": 'Bearer realm="adamant"'},
-    )
+    """The tenant behind the API key (see authenticate)."""
+    return await authenticate(request.app.state, request.headers, request.client.host if request.client else None)
+
+
+async def authenticate(state: State, headers: Headers, peer: str | None) -> Caller:
+    """The tenant behind the request's API key, or a Problem (401, or 429 for a client that
+    keeps failing). Also called by service.early_auth before a request's body is read.
+
+    Keys are checked by their sha256 digest (constant-time in the store); a recent answer is
+    cached per digest for AUTH_CACHE_S, so a dashboard polling every second does not pay a
+    database lookup per request; a revoked key's entry is dropped within a second
+    (RevocationWatch). The key is always checked first: a valid key is never refused because
+    others failed from the same address. Failed attempts are counted per (key prefix, client
+    address) and per client address; past the caps further failures answer 429.
+    """
+    key = presented_key(headers)
     if key is None:
-        raise unauthorized
-    digest = hashlib.sha256(key.encode()).hexdigest()
+        raise _unauthorized()
+    await state.revocations.refresh(state)
+    digest = store_tenants.key_digest(key)
     cached = state.auth_cache.get(digest)
     if cached is not None and cached[1] > time.monotonic():
         return cached[0]
-    if state.auth_failures.blocked(client):  # no more database lookups for this address for now
-        raise Problem(429, "Too many failed sign-ins", "too many invalid API keys from this address; wait a minute",
-                      kind="auth-rate-limited", headers={"Retry-After": "60"})
     caller = await run_in_threadpool(_authenticate, state.sessions, key)
-    if caller is None:
-        state.auth_failures.record(client)
-        raise unauthorized
-    state.auth_cache[digest] = (caller, time.monotonic() + AUTH_CACHE_S)
-    return caller
+    if caller is not None:
+        state.auth_cache[digest] = (caller, time.monotonic() + AUTH_CACHE_S)
+        return caller
+    client = client_address(peer, headers, state.settings.trusted_proxies)
+    prefix = key[:8]
+    blocked = state.auth_failures.blocked(prefix, client)
+    state.auth_failures.record(prefix, client)  # blocked or not: a client that keeps trying stays blocked
+    if blocked:
+        raise Problem(429, "Too many failed sign-ins",
+                      "too many invalid API keys from this client in the last minute; a valid key still works",
+                      kind="auth-rate-limited", headers={"Retry-After": "60"})
+    raise _unauthorized()
+
+
+def _unauthorized() -> Problem:
+    return Problem(401, "Unauthorized", "send a valid API key as 'Authorization: Bearer <key>'",
+                   headers={"WWW-Authenticate": 'Bearer realm="adamant"'})
 
 
 def require_admin(caller: Annotated[Caller, Depends(get_caller)]) -> Caller:

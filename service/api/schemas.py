@@ -237,3 +237,35 @@ class TenantOut(Out):
 
 class TenantCreated(TenantOut):
     api_key: str = Field(..., description="Shown once; store it now.")
+
+
+class ApiKeyCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field("default", min_length=1, max_length=100, description="to tell keys apart (where it is used)")
+
+
+class ApiKeyRotate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    grace_s: float = Field(0.0, ge=0, le=7 * 24 * 3600, allow_inf_nan=False,
+                           description="how long the old key keeps working (0: it stops now)")
+
+
+class ApiKeyOut(Out):
+    id: str
+    name: str
+    prefix: str = Field(..., description="the key's first 8 characters")
+    created_at: str | None
+    revoked_at: str | None = Field(None, description="when the key stopped (or, after a rotation with grace, stops) working")
+
+    @classmethod
+    def of(cls, key: Any, **extra: Any) -> Any:
+        return cls(id=key.id, name=key.name, prefix=key.prefix, created_at=iso(key.created_at),
+                   revoked_at=iso(key.revoked_at), **extra)
+
+
+class ApiKeyList(Out):
+    keys: list[ApiKeyOut]
+
+
+class ApiKeyCreated(ApiKeyOut):
+    api_key: str = Field(..., description="Shown once; store it now.")

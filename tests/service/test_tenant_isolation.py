@@ -27,7 +27,9 @@ BODIES = {
     "/v1/tenants/{tenant_id}": {"max_concurrent_jobs": 1000},
 }
 SHARED = {"/v1/datasets/builtin/{name}"}  # the built-in catalogue is the same for every tenant
-ADMIN_ONLY = {"/v1/tenants/{tenant_id}"}  # a tenant's key is refused outright (403), whoever's id it names
+# a tenant's key is refused outright (403), whoever's id it names
+ADMIN_ONLY = {"/v1/tenants/{tenant_id}", "/v1/tenants/{tenant_id}/keys", "/v1/tenants/{tenant_id}/keys/{key_id}",
+              "/v1/tenants/{tenant_id}/keys/{key_id}/rotate"}
 
 
 def test_no_route_lets_a_tenant_reach_another_tenants_things(stack: Stack) -> None:
@@ -46,7 +48,8 @@ def test_no_route_lets_a_tenant_reach_another_tenants_things(stack: Stack) -> No
         for started in (sweep, comparison):
             a.post(started["links"]["cancel"])  # ended or not, they stay A's
         ids = {"job_id": job["id"], "dataset_id": dataset["id"], "checkpoint_id": checkpoint["id"],
-               "sweep_id": sweep["id"], "comparison_id": comparison["id"], "tenant_id": a_id}
+               "sweep_id": sweep["id"], "comparison_id": comparison["id"], "tenant_id": a_id,
+               "key_id": a.get("/v1/keys").json()["keys"][0]["id"]}
         schema = a.get("/openapi.json").json()
 
     checked = []

@@ -109,7 +109,8 @@ class Stack:
 
     def start_api(self, workers: int = 1) -> None:
         self._spawn("api", [sys.executable, "-m", "uvicorn", "service.app:create_asgi_app", "--factory",
-                            "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(workers), "--log-level", "warning"])
+                            "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(workers), "--log-level", "warning",
+                            "--no-proxy-headers"])  # as deployed: ADAMANT_TRUSTED_PROXIES decides (Dockerfile)
         self.wait_ready()
 
     def start_worker(self, name: str = "worker", concurrency: int = 1, queues: str = "cpu,gpu") -> subprocess.Popen:

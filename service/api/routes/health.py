@@ -23,7 +23,8 @@ def healthz() -> dict[str, str]:
 
 @router.get("/readyz")
 def readyz(request: Request) -> dict[str, str]:
-    """The database and the broker are reachable: jobs can be stored and queued."""
+    """The database and the broker are reachable: jobs can be stored and queued. Else 503
+    problem+json whose `errors` name each dependency that is down (path "database" or "broker")."""
     state = request.app.state
     checks: dict[str, str] = {}
     try:
@@ -38,8 +39,9 @@ def readyz(request: Request) -> dict[str, str]:
         checks["broker"] = "ok"
     except Exception as exc:
         checks["broker"] = f"unreachable: {type(exc).__name__}"
-    if any(v != "ok" for v in checks.values()):
-        raise Problem(503, "Not ready", "; ".join(f"{k}: {v}" for k, v in checks.items()), kind="not-ready")
+    down = [{"path": name, "message": state} for name, state in checks.items() if state != "ok"]
+    if down:
+        raise Problem(503, "Not ready", "; ".join(f"{k}: {v}" for k, v in checks.items()), kind="not-ready", errors=down)
     return {"status": "ready", **checks}
 
 
