@@ -223,6 +223,26 @@ class AdamantClient:
             self._request("GET", f"/v1/jobs/{job_id}/tensorboard", stream_to=archive)
             return unpack_files(archive, Path(dest))
 
+    # --- API keys ---------------------------------------------------------------------------
+
+    def list_keys(self) -> list[dict[str, Any]]:
+        """This tenant's API keys (id, name, prefix, created_at, revoked_at), never the keys."""
+        return self._request("GET", "/v1/keys").json()["keys"]
+
+    def create_key(self, name: str = "default") -> dict[str, Any]:
+        """A new key for this tenant; its plaintext (`api_key`) is in this answer only. Not
+        retried once sent: a retry could leave a second key."""
+        return self._request("POST", "/v1/keys", idempotent=False, json={"name": name}).json()
+
+    def revoke_key(self, key_id: str, *, force: bool = False) -> dict[str, Any]:
+        """Revoke a key at once. The service refuses (409 last-key) to revoke the last key
+        unless `force`."""
+        return self._request("DELETE", f"/v1/keys/{key_id}", params={"force": "true"} if force else None).json()
+
+    def rotate_key(self, key_id: str, *, grace_s: float = 0.0) -> dict[str, Any]:
+        """A new key replacing `key_id`, which stops working now or after `grace_s` seconds."""
+        return self._request("POST", f"/v1/keys/{key_id}/rotate", idempotent=False, json={"grace_s": grace_s}).json()
+
     # --- transport --------------------------------------------------------------------------
 
     def _paged(self, path: str, key: str, params: dict[str, Any]) -> Iterator[dict[str, Any]]:

@@ -30,6 +30,7 @@ from client.display import (
     failure_text,
     job_table,
     jobs_table,
+    keys_table,
     metrics_table,
     number,
     size,
@@ -54,8 +55,10 @@ JOB_EXIT_CODES = {"succeeded": 0, "failed": EXIT_FAILURE, "cancelled": EXIT_FAIL
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=HELP, rich_markup_mode="markdown")
 datasets_app = typer.Typer(no_args_is_help=True, help="Upload and inspect datasets on the service.")
 checkpoints_app = typer.Typer(no_args_is_help=True, help="List and download a job's checkpoints.")
+keys_app = typer.Typer(no_args_is_help=True, help="List, create, revoke and rotate your API keys.")
 app.add_typer(datasets_app, name="datasets")
 app.add_typer(checkpoints_app, name="checkpoints")
+app.add_typer(keys_app, name="keys")
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -190,6 +193,50 @@ def datasets_show(dataset_id: str = typer.Argument(..., metavar="ID"), as_json: 
         print_json(dataset)
     else:
         out.print(dataset_schema_table(dataset))
+
+
+@keys_app.command("list")
+def keys_list(as_json: bool = JsonOption) -> None:
+    """Your API keys, oldest first: id, name, first 8 characters, created, revoked (never the keys)."""
+    with service() as adamant:
+        keys = adamant.list_keys()
+    if as_json:
+        print_json(keys)
+    else:
+        out.print(keys_table(keys))
+
+
+@keys_app.command("create")
+def keys_create(name: str = typer.Option("default", help="A name to tell it apart (where it is used).")) -> None:
+    """Create a key; prints it (the only time it is shown): store it now."""
+    with service() as adamant:
+        created = adamant.create_key(name)
+    print(created["api_key"])
+    err.print(f"key {created['id']} ({escape(created['name'])}) created; it is shown only this once")
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: str = typer.Argument(..., metavar="ID"),
+    force: bool = typer.Option(False, "--force", help="Even your last key (only an admin can give you a new one)."),
+) -> None:
+    """Revoke a key: it stops working at once."""
+    with service() as adamant:
+        revoked = adamant.revoke_key(key_id, force=force)
+    out.print(f"key {revoked['id']} ({escape(revoked['name'])}) revoked at {revoked['revoked_at']}")
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    key_id: str = typer.Argument(..., metavar="ID"),
+    grace: float = typer.Option(0.0, "--grace", min=0, help="Seconds the old key keeps working (default: it stops now)."),
+) -> None:
+    """Replace a key: prints the new one (shown only this once); the old one stops now or after --grace."""
+    with service() as adamant:
+        created = adamant.rotate_key(key_id, grace_s=grace)
+    print(created["api_key"])
+    when = f"in {grace:g} s" if grace else "now"
+    err.print(f"key {created['id']} replaces {key_id}, which stops working {when}; run `adamant login` with the new key")
 
 
 # --- the service: jobs -----------------------------------------------------------------------
@@ -427,6 +474,8 @@ def tensorboard(
 def error_message(exc: Exception) -> str:
     if isinstance(exc, ProblemError) and exc.status == 401:
         return f"{exc}\n  check the key: `adamant login`, or ADAMANT_API_KEY"
+    if isinstance(exc, ProblemError) and (exc.type or "").endswith("/last-key"):
+        return f"{exc}\n  `adamant keys create` first, or `adamant keys revoke --force`"
     if isinstance(exc, OSError) and exc.filename is not None:
         return f"{exc.filename}: {exc.strerror or exc}"
     return str(exc)

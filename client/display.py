@@ -174,3 +174,13 @@ def checkpoints_table(checkpoints: list[dict[str, Any]]) -> Table:
         table.add_row(c["id"], str(c["step"]), number(c.get("epoch")), "best" if c.get("is_best") else "",
                       escape(shown), size(c.get("size_bytes")), c["sha256"][:16])
     return table
+
+
+def keys_table(keys: list[dict[str, Any]]) -> Table:
+    table = Table()
+    for column in ("id", "name", "prefix", "created", "revoked"):
+        table.add_column(column)
+    for k in keys:
+        table.add_row(k["id"], escape(k.get("name") or ""), k.get("prefix") or "", k.get("created_at") or "",
+                      k.get("revoked_at") or "")
+    return table
