@@ -241,7 +241,8 @@ class TenantCreated(TenantOut):
 
 class ApiKeyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field("default", min_length=1, max_length=100, description="to tell keys apart (where it is used)")
+    name: str = Field("default", min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$",
+                      description="to tell keys apart (where it is used); no control characters")
 
 
 class ApiKeyRotate(BaseModel):

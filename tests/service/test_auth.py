@@ -200,6 +200,8 @@ def test_a_tenant_creates_lists_and_revokes_its_own_keys(service: TestClient) ->
     assert created.status_code == 201, created.text
     second = created.json()["api_key"]
     assert second.startswith("adm_") and created.json()["prefix"] == second[:8]
+    odd_name = service.post("/v1/keys", json={"name": "a\x00b"}, headers=bearer(first))
+    assert odd_name.status_code == 422 and [e["path"] for e in odd_name.json()["errors"]] == ["name"], odd_name.text
     assert service.get("/v1/jobs", headers=bearer(second)).status_code == 200
 
     listed = service.get("/v1/keys", headers=bearer(second)).json()["keys"]
