@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     time_limit_grace_s: float = Field(60.0, gt=0)
     default_max_concurrent_jobs: int = Field(4, ge=1)
     poll_cache_s: float = Field(0.25, ge=0.0, le=5.0, description="How stale a status poll may be (service/snapshots.py).")
+    max_streams_per_tenant: int = Field(
+        10, ge=1, description="Event streams (SSE) a tenant may keep open per service process; one more answers 429."
+    )
     migrate_on_start: bool = Field(True, description="Run database migrations when the service starts.")
     worker_name: str | None = None
     torch_threads: int | None = Field(None, ge=1, description="Intra-op threads per trainer; default: all cores / worker concurrency.")

@@ -22,6 +22,7 @@ from adamant.logging_setup import configure_logging
 from service import bootstrap, prometheus, reaper
 from service.api import openapi, problems
 from service.api.deps import AuthFailures, RevocationWatch
+from service.events import EventStreams
 from service.snapshots import JobSnapshots
 from service.api.routes import (
     artifacts, checkpoints, datasets, health, jobs, keys, metrics, predict, predictions, sweeps, tenants,
@@ -69,6 +70,7 @@ def create_app(settings: Settings | None = None, *, run_sweeps: bool = True) -> 
     app.state.revocations = RevocationWatch()
     app.state.scorers = {}
     app.state.snapshots = JobSnapshots(app.state.sessions, settings.poll_cache_s)
+    app.state.event_streams = EventStreams(app.state.sessions, settings.max_streams_per_tenant)
     bootstrap.ensure_keys(app.state.sessions, settings)
 
     problems.install(app)

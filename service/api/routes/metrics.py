@@ -13,6 +13,7 @@ from adamant.store import jobs as store_jobs
 from adamant.store import logs as store_logs
 from adamant.store import metrics as store_metrics
 from service.api.deps import CallerDep, SessionDep
+from service.api.problems import Problem
 from service.api.query import parse_query, query_parameters
 from service.api.schemas import DownsampledMetrics, LogsPage, MetricsPage
 from service.events import job_event_stream
@@ -80,16 +81,24 @@ def job_logs(
     return LogsPage(lines=[log_view(line) for line in lines], next_cursor=cursor)
 
 
-@router.get("/events", response_class=StreamingResponse)
-def job_events(
-    job_id: str, caller: CallerDep, session: SessionDep, request: Request,
+@router.get("/events", response_class=StreamingResponse, responses={429: {"description": "Too many open streams"}})
+async def job_events(
+    job_id: str, caller: CallerDep, request: Request,
     after: Annotated[int, Query(ge=0, le=MAX_CURSOR)] = 0,
 ) -> StreamingResponse:
     """Server-Sent Events: `state` (each status change), `metrics` (new points), `checkpoint`,
-    `progress`, and `end` when the job has finished."""
-    store_jobs.get_job(session, caller.tenant_id, job_id)
+    `progress`, and `end` when the job has finished. A tenant may keep
+    ADAMANT_MAX_STREAMS_PER_TENANT streams open; one more answers 429."""
+    # No session dependency: it would hold a pooled connection for as long as the stream runs.
+    await request.app.state.snapshots.get(caller.tenant_id, job_id)  # NotFound for another tenant's job
+    streams = request.app.state.event_streams
+    slot = streams.try_open(caller.tenant_id)
+    if slot is None:
+        raise Problem(429, "Too many event streams",
+                      f"this tenant already has {streams.max_per_tenant} event streams open; close one, or retry later",
+                      kind="too-many-streams", headers={"Retry-After": "5"})
     return StreamingResponse(
-        job_event_stream(request, caller.tenant_id, job_id, after),
+        job_event_stream(request, slot, caller.tenant_id, job_id, after),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
