@@ -12,6 +12,8 @@ request it lets through meets a warm cache in get_caller: the key is not looked 
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import FastAPI
 from starlette.datastructures import Headers
 from starlette.requests import Request
@@ -19,6 +21,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.api.deps import authenticate
 from service.api.problems import Problem, problem_response
+
+log = logging.getLogger("adamant.service")
 
 # Every /v1 route that accepts a body needs an API key (admin routes too: they need a valid
 # key before they can say 403). Routes without a key (/healthz, /readyz, /metrics) take no body.
@@ -42,6 +46,8 @@ class EarlyAuth:
             response.headers["Connection"] = "close"
             await response(scope, receive, send)
             return
+        except Exception as exc:  # the database is down: the app's own handlers answer that, as problem+json
+            log.info("authentication before the body deferred to the route: %s", exc)
         await self.app(scope, receive, send)
 
 

@@ -191,6 +191,20 @@ def test_a_body_with_a_valid_key_is_read_as_before(uvicorn_stack: Stack) -> None
     assert send_headers_only(uvicorn_stack, "/v1/datasets", 10 * 1024 * 1024, key=uvicorn_stack.admin_key, timeout=1.5) == b""
 
 
+def test_with_the_database_down_a_body_is_answered_as_problem_json_not_a_crash(tmp_path: Path) -> None:
+    """The check before the body cannot reach the database: the route answers, as it always did."""
+    from service.app import create_app
+    from service.early_auth import EarlyAuth
+    from service.upload_limit import UploadLimit
+
+    settings = Settings(home=tmp_path, local_user=False, migrate_on_start=False,
+                        database_url_override=f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/adamant")
+    api = create_app(settings, run_sweeps=False)
+    with TestClient(EarlyAuth(UploadLimit(api, max_bytes=1024), api)) as client:
+        reply = client.post("/v1/jobs", json={}, headers=bearer(BAD_KEY))
+    assert reply.headers["content-type"] == PROBLEM and "database unavailable" in reply.json()["detail"], reply.text
+
+
 # --- item 11: keys over HTTP -------------------------------------------------------------------
 
 
