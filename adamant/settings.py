@@ -35,6 +35,13 @@ class Settings(BaseSettings):
         description="Comma-separated CIDRs of reverse proxies whose X-Forwarded-For/Forwarded name the client (default: none).",
     )
     upload_max_bytes: int = Field(200 * 1024 * 1024, ge=1)
+    # What an upload may unpack to: a small gzip CSV or Parquet file can hold billions of rows.
+    upload_max_decompressed_bytes: int = Field(2 * 1024**3, ge=1, description="Bytes a gzip upload may decompress to.")
+    upload_max_rows: int = Field(20_000_000, ge=1, description="Rows an uploaded table may have.")
+    upload_max_columns: int = Field(2_000, ge=2, description="Columns an uploaded table may have.")
+    default_max_datasets: int = Field(
+        1_000, ge=0, description="Uploaded datasets a tenant may keep unless its own max_datasets says otherwise."
+    )
     lease_ttl_s: float = Field(30.0, gt=0)
     heartbeat_s: float = Field(5.0, gt=0)
     reaper_interval_s: float = Field(2.0, gt=0)

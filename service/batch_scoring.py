@@ -6,9 +6,11 @@ supervised, torch-free process (worker/scoring_job.py). The checkpoint is resolv
 and stored in the job's spec, so every attempt scores with the same weights.
 
 Refused up front: a model that is not a succeeded training job with a live checkpoint (409),
-a table reference that does not resolve (422 naming dataset.ref), and — for uploads, whose
-schema the service already holds — a table without the model's input columns or the
-requested id column (422 naming the field). The worker checks everything again on the data.
+a table reference that does not resolve (422 naming dataset.ref); for uploads, whose
+schema the service already holds, a table without the model's input columns or the
+requested id column (422 naming the field); and a tenant already at its artifact quota (409).
+The worker checks everything again on the data, and fails the job when its output would take
+the tenant past the quota.
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ from pathlib import Path
 from celery import Celery
 from sqlalchemy.orm import Session
 
-from adamant.checkpoint_files import read_manifest
 from adamant.artifacts import ArtifactStoreError, local_copy
+from adamant.checkpoint_files import read_manifest
 from adamant.exceptions import CheckpointError, SpecError
 from adamant.monitoring.scoring_spec import ScoringJobSpec, ScoringRequest
 from adamant.preparation.preprocessing import Preprocessing
@@ -30,6 +32,7 @@ from adamant.settings import Settings
 from adamant.store import checkpoints as store_checkpoints
 from adamant.store import datasets as store_datasets
 from adamant.store import jobs as store_jobs
+from adamant.store import usage as store_usage
 from adamant.store.exceptions import NotFound
 from adamant.store.models import Checkpoint, Job
 from adamant.store.states import JobStatus
@@ -64,6 +67,7 @@ def submit_scoring(
     checkpoint = resolve_checkpoint(session, model_job_id, request.checkpoint)
     check_dataset_ref(session, settings, tenant_id, request)  # type: ignore[arg-type]  # reads .dataset.ref only
     check_upload_columns(session, settings, tenant_id, request, checkpoint)
+    store_usage.check_room(session, settings, tenant_id, "a scoring job's output")  # 409 at the artifact quota
     spec = ScoringJobSpec(
         **request.model_dump(exclude={"checkpoint"}),
         checkpoint=checkpoint.id,

@@ -1,7 +1,8 @@
 """Per-tenant artifact quota: reclaim finished jobs' old checkpoints, then refuse new work.
 
 A tenant's quota is its `max_artifact_bytes`, or ADAMANT_ARTIFACT_QUOTA_BYTES when that is
-NULL (none: unlimited); it counts the bytes of the tenant's live checkpoints. It is checked
+NULL (none: unlimited); it counts the bytes of the tenant's live checkpoints, uploaded datasets
+and scoring outputs (adamant/store/usage.py; uploads and scoring check it themselves). It is checked
 when a job is submitted — nobody knows yet how much the new job will write, and a running job
 is never stopped for it:
 
@@ -25,6 +26,7 @@ from adamant.artifacts import ArtifactStore, LocalArtifacts, artifact_store
 from adamant.settings import Settings
 from adamant.store import checkpoints as store_checkpoints
 from adamant.store import tenants as store_tenants
+from adamant.store import usage as store_usage
 from service.api.problems import Problem
 
 log = logging.getLogger("adamant.retention")
@@ -53,16 +55,19 @@ def enforce_artifact_quota(session: Session, settings: Settings, tenant_id: str,
     quota = store_tenants.artifact_quota(tenant, settings.artifact_quota_bytes)
     if quota is None:
         return
-    usage = store_checkpoints.tenant_checkpoint_bytes(session, tenant_id)
+    stored = store_usage.tenant_usage(session, tenant_id)  # uploads and scoring outputs count too
+    usage = stored.total_bytes
     if usage < quota:
         return
-    usage -= reclaim_checkpoints(session, settings, store or artifact_store(settings), tenant_id, quota)
+    elsewhere = stored.dataset_bytes + stored.scoring_bytes
+    usage -= reclaim_checkpoints(session, settings, store or artifact_store(settings), tenant_id, quota - elsewhere)
     if usage >= quota:
         raise Problem(
             409,
             "Artifact quota exceeded",
-            f"this tenant keeps {usage} bytes of checkpoints and its artifact quota (max_artifact_bytes) is "
-            f"{quota}; only each job's best and resumable checkpoints are left. Delete jobs' artifacts or ask "
+            f"this tenant keeps {usage} bytes ({usage - elsewhere} of checkpoints, {stored.dataset_bytes} of uploads, "
+            f"{stored.scoring_bytes} of scoring outputs) and its artifact quota (max_artifact_bytes) is "
+            f"{quota}; only each job's best and resumable checkpoints are left. Delete datasets or jobs' artifacts or ask "
             "for a larger quota before submitting more jobs.",
             kind="artifact-quota-exceeded",
         )

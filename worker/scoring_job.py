@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import signal
 import sys
 import time
@@ -39,10 +40,12 @@ from adamant.settings import Settings, get_settings
 from adamant.store import checkpoints as store_checkpoints
 from adamant.store import datasets as store_datasets
 from adamant.store import jobs as store_jobs
+from adamant.store import usage as store_usage
 from adamant.store.db import engine_for, make_session_factory
 from adamant.store.exceptions import LeaseLost, NotFound, StoreUnavailable
 from adamant.store.jobs import Lease
 from adamant.store.models import json_safe, relative_path
+from adamant.store.usage import QuotaExceeded
 from worker.db_reporter import DatabaseReporter
 from worker.engine.reporting import Progress
 from worker.trainer_process import EXIT_INFRASTRUCTURE, EXIT_LEASE_LOST, EXIT_RECORDED, _fail, _safe_flush, run_dir_for
@@ -107,6 +110,7 @@ def score_leased_job(settings: Settings, job_id: str, token: int) -> int:
         report = build_report(job_id, spec, checkpoint.id, summary, has_profile=profile is not None)
         report_path = _write_json(out_dir / REPORT_FILE, report)
         result = build_result(settings, job_id, summary, report_path)
+        _check_quota(sessions, settings, tenant_id, out_dir, result["stored_bytes"])
         _mirror_outputs(settings, [Path(summary["path"]), report_path])
         reporter.flush(phase="finished")
         with sessions() as session:
@@ -195,6 +199,7 @@ def build_result(settings: Settings, job_id: str, summary: dict[str, Any], repor
         "columns": summary["columns"],
         "sha256": summary["sha256"],
         "bytes": summary["bytes"],
+        "stored_bytes": summary["bytes"] + report_path.stat().st_size,  # counted against the artifact quota
         "seconds": summary["seconds"],
         "rows_per_s": summary["rows_per_s"],
         "files": {
@@ -216,6 +221,17 @@ def _model_run_dir(settings: Settings, model_job_id: str) -> Path:
     except ArtifactStoreError:
         pass
     return run_dir
+
+
+def _check_quota(sessions: Any, settings: Settings, tenant_id: str, out_dir: Path, stored_bytes: int) -> None:
+    """Outputs that would take the tenant past its artifact quota are deleted, and the job fails
+    with QuotaExceeded (a user error: delete something or raise the quota, then score again)."""
+    try:
+        with sessions() as session:
+            store_usage.check_bytes(session, settings, tenant_id, stored_bytes, "this scoring job's output")
+    except QuotaExceeded:
+        shutil.rmtree(out_dir, ignore_errors=True)
+        raise
 
 
 def _mirror_outputs(settings: Settings, paths: list[Path]) -> None:

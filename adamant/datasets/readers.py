@@ -9,6 +9,14 @@ Types are inferred here, once, and the same way for every text format: a column 
 every non-missing value is a number, boolean when every value is true/false, and text otherwise.
 Zero-padded codes ("00001") and integers longer than 15 digits stay text, because turning them
 into numbers would lose what identifies the customer.
+
+Size: a small file can unpack to a huge table (a 240 KB gzip CSV to 4.5M rows, a 262 KB Parquet
+file to 30M rows, a 4.8 MB line to 2.4M columns), so every read is bounded by ReadLimits while
+it reads: decompressed bytes are counted as they come out of gzip, the columns of the first
+line are counted before any parsing, Parquet's footer (rows, columns, unpacked bytes) is
+checked before any data is read, and rows are counted as they stream. `inspect_table` is
+what the service uses on an upload: one streaming pass that checks every row and keeps only
+the first rows for the schema and preview, so the whole table is never in memory.
 """
 
 from __future__ import annotations
@@ -17,10 +25,12 @@ import csv
 import gzip
 import io
 import re
+import zlib
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import BinaryIO, Literal, TextIO
 
 import pandas as pd
 import pyarrow as pa
@@ -41,6 +51,45 @@ _NUMBER = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
 _INTEGER = r"[+-]?\d+"
 # More digits than a float64 holds exactly: an account number, not a quantity.
 _MAX_NUMERIC_DIGITS = 15
+CHUNK = 1 << 20
+# What inspect_table keeps for the schema and preview: the first rows, up to either bound.
+SAMPLE_ROWS = 50_000
+SAMPLE_CHARS = 16 * 1024 * 1024
+# A first line longer than this is counted by its delimiters only (parsing it would cost more).
+_PARSE_WIDE_LINE_CHARS = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ReadLimits:
+    """How large a table may unpack to; a read stops with TableTooLarge at the first one passed.
+
+    The defaults are the settings' (ADAMANT_UPLOAD_MAX_DECOMPRESSED_BYTES, _ROWS, _COLUMNS)."""
+
+    max_decompressed_bytes: int = 2 * 1024**3
+    max_rows: int = 20_000_000
+    max_columns: int = 2_000
+
+
+class TableTooLarge(DatasetError):
+    """A table past one of ReadLimits: `limit` names which, `found` how much (at least), `cap` the limit."""
+
+    kind = "table_too_large"
+
+    def __init__(self, message: str, *, limit: str, found: int, cap: int) -> None:
+        super().__init__(message)
+        self.limit, self.found, self.cap = limit, found, cap
+
+    def to_dict(self) -> dict[str, object]:
+        return super().to_dict() | {"limit": self.limit, "found": self.found, "cap": self.cap}
+
+
+@dataclass
+class TableInspection:
+    """An upload, read once from end to end: its size and a typed sample of its first rows."""
+
+    rows: int
+    columns: int
+    sample: pd.DataFrame
 
 
 def read_table(
@@ -49,14 +98,82 @@ def read_table(
     delimiter: str | None = None,
     *,
     header: bool | None = None,
+    limits: ReadLimits = ReadLimits(),
 ) -> pd.DataFrame:
-    """Read a table from a file the user named or uploaded.
+    """Read a table from a file the user named or uploaded, whole, within `limits`.
 
     `header=None` (what DatasetSpec users get) decides from the first row: it is a header
     unless one of its fields is a number. Columns of a file without a header are named
     column_1, column_2, ... (1-based, like rows).
     """
     path = Path(path)
+    name = path.name
+    if _is_parquet(path, format):
+        parquet = _open_parquet(path, limits)
+        try:
+            table = parquet.read()
+        except (pa.ArrowException, OSError) as exc:
+            raise DatasetError(f"{name!r} could not be read as Parquet: {exc}") from None
+        return table.to_pandas(date_as_object=False)
+    with _open_binary(path, limits) as stream:
+        raw = stream.read()
+    text = _decode(raw, name)
+    return _read_text(text, name, format, delimiter, header, limits)
+
+
+def inspect_table(
+    path: str | Path,
+    format: Format = "auto",
+    delimiter: str | None = None,
+    *,
+    header: bool | None = None,
+    limits: ReadLimits = ReadLimits(),
+    sample_rows: int = SAMPLE_ROWS,
+) -> TableInspection:
+    """Read a table once, as read_table would, without holding it: the row and column counts and
+    a sample of the first `sample_rows` rows typed as read_table types them.
+
+    Every row is checked (a file read_table would refuse is refused here, naming the row), but
+    only the sample is kept, so memory stays bounded whatever the file unpacks to."""
+    path = Path(path)
+    name = path.name
+    if _is_parquet(path, format):
+        return _inspect_parquet(path, limits, sample_rows)
+    with _open_binary(path, limits) as stream:
+        head = stream.read(SNIFF_CHARS)
+    encodings = _check_head(head, name)
+    for encoding in encodings:
+        try:
+            return _inspect_text(path, name, encoding, format, delimiter, header, limits, sample_rows)
+        except UnicodeDecodeError:
+            continue  # not this encoding after all, further in: read it again with the next one
+    raise AssertionError("latin-1 decodes every byte")
+
+
+def check_table_width(path: str | Path, format: Format = "auto", delimiter: str | None = None, *,
+                      limits: ReadLimits = ReadLimits()) -> None:
+    """Refuse a table wider than `limits.max_columns` by its first line (or Parquet footer) alone.
+
+    Cheap whatever the file holds (the first line is counted in chunks, never parsed whole), so
+    the service can answer a very wide upload at once, before handing the full read elsewhere."""
+    path = Path(path)
+    if _is_parquet(path, format):
+        _open_parquet(path, limits)
+        return
+    with _open_binary(path, limits) as stream:
+        head = stream.read(SNIFF_CHARS)
+    encoding = _check_head(head, path.name)[0]
+    with _open_text(path, limits, encoding) as text:
+        sample = _sample(text.read(SNIFF_CHARS))
+    if not sample.strip():
+        return  # the full read says what is wrong with it
+    whitespace, delimiter = _splitter(sample, path.name, format, delimiter)
+    with _open_text(path, limits, encoding) as text:
+        width = _first_line_width(text, whitespace, delimiter)
+    _check_width(width, path.name, whitespace, delimiter, limits)
+
+
+def _is_parquet(path: Path, format: Format) -> bool:
     name = path.name
     try:
         with path.open("rb") as file:
@@ -67,63 +184,216 @@ def read_table(
         raise DatasetError(f"{name!r} is a directory, not a file") from None
     except OSError as exc:
         raise DatasetError(f"File {name!r} could not be read: {exc.strerror}") from None
-
     if format == "parquet" or (format == "auto" and magic == PARQUET_MAGIC):
-        return _read_parquet(path)
+        return True
     if magic == PARQUET_MAGIC:
         raise DatasetError(f"{name!r} is a Parquet file; set dataset.format to 'parquet' or 'auto'")
-    text = _decode(path.read_bytes(), name)
-    return _read_text(text, name, format, delimiter, header)
+    return False
 
 
-def _read_parquet(path: Path) -> pd.DataFrame:
+def _open_parquet(path: Path, limits: ReadLimits) -> pq.ParquetFile:
+    """The Parquet file, its footer checked against `limits` before any data is read."""
+    name = path.name
     try:
-        table = pq.read_table(path)
+        parquet = pq.ParquetFile(path)
     except (pa.ArrowException, OSError) as exc:
-        raise DatasetError(f"{path.name!r} could not be opened as Parquet: {exc}") from None
-    if table.num_columns == 0:
-        raise DatasetError(f"{path.name!r} has no columns")
-    if table.num_rows == 0:
-        raise DatasetError(f"{path.name!r} has no rows")
-    return table.to_pandas(date_as_object=False)
+        raise DatasetError(f"{name!r} could not be opened as Parquet: {exc}") from None
+    metadata = parquet.metadata
+    columns = len(parquet.schema_arrow)
+    if columns == 0:
+        raise DatasetError(f"{name!r} has no columns")
+    if columns > limits.max_columns:
+        raise _too_many_columns(name, columns, limits)
+    if metadata.num_rows == 0:
+        raise DatasetError(f"{name!r} has no rows")
+    if metadata.num_rows > limits.max_rows:
+        raise _too_many_rows(name, metadata.num_rows, limits, exact=True)
+    unpacked = _parquet_unpacked_bytes(parquet)
+    if unpacked > limits.max_decompressed_bytes:
+        raise TableTooLarge(
+            f"{name!r} unpacks to at least {unpacked:,} bytes; the limit is {limits.max_decompressed_bytes:,} "
+            "(upload_max_decompressed_bytes)",
+            limit="decompressed_bytes", found=unpacked, cap=limits.max_decompressed_bytes,
+        )
+    return parquet
 
 
-def _decode(raw: bytes, name: str) -> str:
-    if raw[:2] == b"\x1f\x8b":
+def _parquet_unpacked_bytes(parquet: pq.ParquetFile) -> int:
+    """A lower bound of the bytes the table takes once read, from the footer alone.
+
+    Parquet's own sizes are of encoded pages (a run of 30M equal numbers encodes to a few
+    bytes), so fixed-width columns count rows x width, and the others their decoded pages."""
+    metadata = parquet.metadata
+    decoded: Counter[str] = Counter()
+    for group in range(metadata.num_row_groups):
+        row_group = metadata.row_group(group)
+        for column in range(row_group.num_columns):
+            chunk = row_group.column(column)
+            decoded[chunk.path_in_schema.split(".")[0]] += chunk.total_uncompressed_size
+    total = 0
+    for field in parquet.schema_arrow:
         try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError) as exc:
-            raise DatasetError(f"{name!r} looks gzip-compressed but could not be decompressed: {exc}") from None
-    if not raw:
+            total += metadata.num_rows * (field.type.bit_width // 8)
+        except ValueError:  # strings, lists, structs: no fixed width
+            total += decoded[field.name]
+    return total
+
+
+def _inspect_parquet(path: Path, limits: ReadLimits, sample_rows: int) -> TableInspection:
+    parquet = _open_parquet(path, limits)
+    kept: list[pa.RecordBatch] = []
+    sampled = rows = 0
+    try:
+        # Every row group is decoded (a file the trainer could not read is refused now), one
+        # batch at a time; only the first batches are kept.
+        for batch in parquet.iter_batches(batch_size=max(1, min(sample_rows, 64 * 1024))):
+            rows += batch.num_rows
+            if sampled < sample_rows:
+                kept.append(batch.slice(0, sample_rows - sampled))
+                sampled += kept[-1].num_rows
+    except (pa.ArrowException, OSError) as exc:
+        raise DatasetError(f"{path.name!r} could not be read as Parquet: {exc}") from None
+    sample = pa.Table.from_batches(kept, schema=parquet.schema_arrow).to_pandas(date_as_object=False)
+    return TableInspection(rows=rows, columns=len(parquet.schema_arrow), sample=sample)
+
+
+def _inspect_text(
+    path: Path, name: str, encoding: str, format: Format, delimiter: str | None, header: bool | None,
+    limits: ReadLimits, sample_rows: int,
+) -> TableInspection:
+    with _open_text(path, limits, encoding) as text:
+        sample = _sample(text.read(SNIFF_CHARS))
+    if not sample.strip():
+        raise DatasetError(f"{name!r} has only blank lines: it has no rows")
+    whitespace, delimiter = _splitter(sample, name, format, delimiter)
+    with _open_text(path, limits, encoding) as text:
+        _check_width(_first_line_width(text, whitespace, delimiter), name, whitespace, delimiter, limits)
+    with _open_text(path, limits, encoding) as text:
+        tap = _LineTap(text)
+        records = _whitespace_records(tap) if whitespace else _csv_records(tap, delimiter)  # type: ignore[arg-type]
+        first, _ = next(records, ([], 0))
+        header = _has_header(first) if header is None else header
+        names = _column_names(first, header, name)
+        _check_several_columns(names, name, whitespace, delimiter)
+        rows = _check_field_counts(_sampling(records, tap, sample_rows), len(names), name, header, limits)
+    if rows == 0 and header:
+        raise DatasetError(f"{name!r} has a header but no rows")
+    kept = _read_text("".join(tap.kept), name, "whitespace" if whitespace else "csv", delimiter, header, limits)
+    return TableInspection(rows=rows, columns=len(names), sample=kept)
+
+
+class _LineTap:
+    """The lines of a text stream, keeping a copy of each while `keeping` (the sample's text)."""
+
+    def __init__(self, text: TextIO) -> None:
+        self.text = text
+        self.kept: list[str] = []
+        self.kept_chars = 0
+        self.keeping = True
+
+    def __iter__(self) -> Iterator[str]:
+        for line in self.text:
+            if self.keeping:
+                self.kept.append(line)
+                self.kept_chars += len(line)
+            yield line
+
+
+def _sampling(
+    records: Iterator[tuple[list[str], int]], tap: _LineTap, sample_rows: int
+) -> Iterator[tuple[list[str], int]]:
+    """The records, telling the tap to stop keeping lines once the sample is big enough."""
+    for number, record in enumerate(records, start=1):
+        if number >= sample_rows or tap.kept_chars >= SAMPLE_CHARS:
+            tap.keeping = False
+        yield record
+
+
+class _CappedStream(io.RawIOBase):
+    """A file's bytes (gunzipped when it is gzip), refused past `cap` bytes as they come out."""
+
+    def __init__(self, file: BinaryIO, name: str, cap: int) -> None:
+        self.file = file
+        self.compressed = file.read(2) == b"\x1f\x8b"
+        file.seek(0)
+        self.source: BinaryIO = gzip.GzipFile(fileobj=file, mode="rb") if self.compressed else file  # type: ignore[assignment]
+        self.name_ = name
+        self.cap = cap
+        self.total = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        try:
+            count = self.source.readinto(buffer)  # type: ignore[attr-defined]
+        except (OSError, EOFError, zlib.error) as exc:
+            if self.compressed:
+                raise DatasetError(f"{self.name_!r} looks gzip-compressed but could not be decompressed: {exc}") from None
+            raise DatasetError(f"File {self.name_!r} could not be read: {exc}") from None
+        self.total += count
+        if self.total > self.cap:
+            unpacked = "decompresses to" if self.compressed else "holds"
+            raise TableTooLarge(
+                f"{self.name_!r} {unpacked} more than {self.cap:,} bytes; the limit is {self.cap:,} "
+                "(upload_max_decompressed_bytes)",
+                limit="decompressed_bytes", found=self.total, cap=self.cap,
+            )
+        return count
+
+    def close(self) -> None:
+        if not self.closed:
+            self.source.close()
+            self.file.close()
+        super().close()
+
+
+def _open_binary(path: Path, limits: ReadLimits) -> io.BufferedReader:
+    try:
+        file = path.open("rb")
+    except OSError as exc:
+        raise DatasetError(f"File {path.name!r} could not be read: {exc.strerror}") from None
+    return io.BufferedReader(_CappedStream(file, path.name, limits.max_decompressed_bytes), buffer_size=CHUNK)
+
+
+def _open_text(path: Path, limits: ReadLimits, encoding: str) -> io.TextIOWrapper:
+    # newline="": the csv module sees line ends as they are (a quoted field may hold one).
+    return io.TextIOWrapper(_open_binary(path, limits), encoding=encoding, newline="")
+
+
+def _check_head(head: bytes, name: str) -> list[str]:
+    """Refuse what is not text by its first bytes; the encodings to try, in order."""
+    if not head:
         raise DatasetError(f"{name!r} is empty (0 bytes): it has no rows")
-    if raw[:4] == b"PK\x03\x04":
+    if head[:4] == b"PK\x03\x04":
         raise DatasetError(
             f"{name!r} is a zip archive (an Excel .xlsx workbook is one); export the sheet as CSV or Parquet"
         )
-    if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
-        try:
-            return raw.decode("utf-16")
-        except UnicodeDecodeError:
-            raise DatasetError(f"{name!r} starts like UTF-16 text but could not be decoded") from None
-    if b"\x00" in raw[:SNIFF_CHARS]:
+    if head[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return ["utf-16"]
+    if b"\x00" in head[:SNIFF_CHARS]:
         raise DatasetError(
             f"{name!r} contains NUL bytes: it looks like a binary file, not text; "
             "send CSV, whitespace-separated text or Parquet"
         )
     # UTF-8 first (with or without a byte-order mark); then Windows-1252, which is what
     # spreadsheets on Windows write; Latin-1 maps every byte, so it is the last resort.
-    for encoding in ("utf-8-sig", "cp1252", "latin-1"):
+    return ["utf-8-sig", "cp1252", "latin-1"]
+
+
+def _decode(raw: bytes, name: str) -> str:
+    for encoding in _check_head(raw, name):
         try:
             return raw.decode(encoding)
         except UnicodeDecodeError:
+            if encoding == "utf-16":
+                raise DatasetError(f"{name!r} starts like UTF-16 text but could not be decoded") from None
             continue
     raise AssertionError("latin-1 decodes every byte")
 
 
-def _read_text(text: str, name: str, format: Format, delimiter: str | None, header: bool | None) -> pd.DataFrame:
-    if not text.strip():
-        raise DatasetError(f"{name!r} has only blank lines: it has no rows")
-    sample = _sample(text)
+def _splitter(sample: str, name: str, format: Format, delimiter: str | None) -> tuple[bool, str | None]:
+    """(whitespace-separated?, the delimiter otherwise), from the first rows."""
     whitespace = format == "whitespace"
     if not whitespace and delimiter is None:
         delimiter = sniff_delimiter(sample)
@@ -135,19 +405,101 @@ def _read_text(text: str, name: str, format: Format, delimiter: str | None, head
                     f"{name!r} has only one column: no delimiter among , ; tab | separates its first rows "
                     "consistently; set dataset.delimiter (or dataset.format 'whitespace')"
                 )
+    return whitespace, delimiter
 
-    records = _whitespace_records(text) if whitespace else _csv_records(text, delimiter)
-    first, _ = next(records, ([], 0))
-    if header is None:
-        # Column names are words: a number in the first row means it is already data.
-        header = not any(re.fullmatch(_NUMBER, field.strip()) for field in first)
-    names = _column_names(first, header, name)
+
+def _first_line_width(text: TextIO, whitespace: bool, delimiter: str | None) -> int:
+    """How many fields the first non-blank line splits into, read in chunks, never whole.
+
+    Counting delimiters overcounts a quoted name holding one, so a line short enough to parse
+    is parsed; a line longer than that is a table far wider than any cap anyway."""
+    kept: list[str] = []
+    length = fields = 0
+    word_open = False  # whitespace: the previous chunk ended inside a word
+    for part in _first_line_parts(text):
+        length += len(part)
+        if length <= _PARSE_WIDE_LINE_CHARS:
+            kept.append(part)
+        if whitespace:
+            fields += len(part.split()) - (1 if word_open and not part[0].isspace() else 0)
+            word_open = not part[-1].isspace()
+        else:
+            fields += part.count(delimiter or ",")
+    if whitespace:
+        return fields
+    if length <= _PARSE_WIDE_LINE_CHARS:
+        parsed = next(_csv_records("".join(kept), delimiter or ","), None)
+        return len(parsed[0]) if parsed else 0
+    return fields + 1
+
+
+def _first_line_parts(text: TextIO) -> Iterator[str]:
+    """The first non-blank line of a text stream, in pieces of at most CHUNK characters."""
+    started = False
+    while chunk := text.read(CHUNK):
+        while chunk:
+            end = min((i for i in (chunk.find("\n"), chunk.find("\r")) if i >= 0), default=-1)
+            part = chunk if end < 0 else chunk[:end]
+            if started or part.strip():
+                started = True
+                if part:
+                    yield part
+                if end >= 0:
+                    return
+                break  # the line goes on in the next chunk
+            if end < 0:
+                break
+            chunk = chunk[end + 1:]  # a blank line: look at the next
+
+
+def _check_width(width: int, name: str, whitespace: bool, delimiter: str | None, limits: ReadLimits) -> None:
+    if width > limits.max_columns:
+        raise _too_many_columns(name, width, limits, "whitespace" if whitespace else f"{delimiter!r}")
+
+
+def _too_many_columns(name: str, columns: int, limits: ReadLimits, splitter: str | None = None) -> TableTooLarge:
+    where = f" (its first line, split by {splitter})" if splitter else ""
+    return TableTooLarge(
+        f"{name!r} has {columns:,} columns{where}; the limit is {limits.max_columns:,} columns (upload_max_columns)",
+        limit="columns", found=columns, cap=limits.max_columns,
+    )
+
+
+def _too_many_rows(name: str, rows: int, limits: ReadLimits, *, exact: bool = False) -> TableTooLarge:
+    count = f"{rows:,}" if exact else f"more than {limits.max_rows:,}"
+    return TableTooLarge(
+        f"{name!r} has {count} rows; the limit is {limits.max_rows:,} rows (upload_max_rows)",
+        limit="rows", found=rows, cap=limits.max_rows,
+    )
+
+
+def _has_header(first: list[str]) -> bool:
+    # Column names are words: a number in the first row means it is already data.
+    return not any(re.fullmatch(_NUMBER, field.strip()) for field in first)
+
+
+def _check_several_columns(names: list[str], name: str, whitespace: bool, delimiter: str | None) -> None:
     if len(names) == 1:
         splitter = "whitespace" if whitespace else f"the delimiter {delimiter!r}"
         raise DatasetError(
             f"{name!r} has only one column: {splitter} does not split its first row; set dataset.delimiter"
         )
-    rows = _check_field_counts(records, len(names), name, header)
+
+
+def _read_text(
+    text: str, name: str, format: Format, delimiter: str | None, header: bool | None, limits: ReadLimits
+) -> pd.DataFrame:
+    if not text.strip():
+        raise DatasetError(f"{name!r} has only blank lines: it has no rows")
+    whitespace, delimiter = _splitter(_sample(text), name, format, delimiter)
+    _check_width(_first_line_width(io.StringIO(text, newline=""), whitespace, delimiter), name, whitespace, delimiter, limits)
+
+    records = _whitespace_records(text) if whitespace else _csv_records(text, delimiter)  # type: ignore[arg-type]
+    first, _ = next(records, ([], 0))
+    header = _has_header(first) if header is None else header
+    names = _column_names(first, header, name)
+    _check_several_columns(names, name, whitespace, delimiter)
+    rows = _check_field_counts(records, len(names), name, header, limits)
     if rows == 0 and header:
         raise DatasetError(f"{name!r} has a header but no rows")
 
@@ -221,9 +573,12 @@ def _field_agreement(records: Iterator[tuple[list[str], int]]) -> tuple[int, flo
     return fields, agreeing / sum(counts.values())
 
 
-def _csv_records(text: str, delimiter: str) -> Iterator[tuple[list[str], int]]:
-    """Non-blank records with the file line each ends on (a quoted field may span lines)."""
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quotechar='"', doublequote=True)
+def _csv_records(text: str | Iterable[str], delimiter: str) -> Iterator[tuple[list[str], int]]:
+    """Non-blank records with the file line each ends on (a quoted field may span lines).
+
+    `text` is the whole text, or its lines as they stream (ends kept, as newline="" reads them)."""
+    lines = io.StringIO(text, newline="") if isinstance(text, str) else text
+    reader = csv.reader(lines, delimiter=delimiter, quotechar='"', doublequote=True)
     for fields in reader:
         # pandas skips the same lines: empty ones and ones holding only spaces.
         if not fields or (len(fields) == 1 and not fields[0].strip()):
@@ -231,8 +586,9 @@ def _csv_records(text: str, delimiter: str) -> Iterator[tuple[list[str], int]]:
         yield fields, reader.line_num
 
 
-def _whitespace_records(text: str) -> Iterator[tuple[list[str], int]]:
-    for line_number, line in enumerate(text.splitlines(), start=1):
+def _whitespace_records(text: str | Iterable[str]) -> Iterator[tuple[list[str], int]]:
+    lines = text.splitlines() if isinstance(text, str) else text
+    for line_number, line in enumerate(lines, start=1):
         fields = line.split()
         if fields:
             yield fields, line_number
@@ -254,13 +610,18 @@ def _column_names(first: list[str], header: bool, name: str) -> list[str]:
     return names
 
 
-def _check_field_counts(records: Iterator[tuple[list[str], int]], expected: int, name: str, header: bool) -> int:
-    """Count the data rows, refusing the first whose field count differs from the header's."""
+def _check_field_counts(
+    records: Iterator[tuple[list[str], int]], expected: int, name: str, header: bool, limits: ReadLimits
+) -> int:
+    """Count the data rows, refusing the first whose field count differs from the header's and
+    stopping at the first row past `limits.max_rows`."""
     reference = "the header has" if header else "the first row has"
     row = 0 if header else 1
     try:
         for fields, line in records:
             row += 1
+            if row > limits.max_rows:
+                raise _too_many_rows(name, row, limits)
             if len(fields) != expected:
                 raise DatasetError(
                     f"{name!r} is malformed: data row {row} (file line {line}) has {len(fields)} fields but "

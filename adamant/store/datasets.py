@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from adamant.store.db import db_now, decode_cursor, encode_cursor, translated_errors, write_transaction
 from adamant.store.exceptions import NotFound
 from adamant.store.models import Dataset, Tenant, json_safe, new_id, relative_path
+from adamant.store.usage import check_dataset_count
 
 MAX_PAGE = 500
 
@@ -35,11 +36,18 @@ def create_dataset(
     rows: int | None = None,
     columns: dict[str, Any] | list[Any] | None = None,
     dataset_id: str | None = None,
+    max_datasets: int | None = None,
 ) -> Dataset:
-    """Record an uploaded file; `path` is relative to the artifact root."""
+    """Record an uploaded file; `path` is relative to the artifact root.
+
+    With `max_datasets`, QuotaExceeded when the tenant already keeps that many: counted with the
+    tenant's row locked, so two uploads at once cannot both take the last place."""
     with write_transaction(session):
-        if session.get(Tenant, tenant_id) is None:
+        # FOR NO KEY UPDATE: uploads of one tenant take turns here; its job submits do not wait.
+        if session.get(Tenant, tenant_id, with_for_update={"key_share": True}) is None:
             raise NotFound("tenant", tenant_id)
+        if max_datasets is not None:
+            check_dataset_count(count_datasets(session, tenant_id), max_datasets)
         dataset = Dataset(
             id=dataset_id or new_dataset_id(),
             tenant_id=tenant_id,
@@ -54,6 +62,13 @@ def create_dataset(
         session.add(dataset)
         session.flush()
         return dataset
+
+
+def count_datasets(session: Session, tenant_id: str) -> int:
+    """How many datasets the tenant keeps (deleted ones do not count)."""
+    query = select(func.count(Dataset.id)).where(Dataset.tenant_id == tenant_id, Dataset.deleted_at.is_(None))
+    with translated_errors():
+        return int(session.execute(query).scalar_one())
 
 
 def get_dataset(session: Session, tenant_id: str, dataset_id: str) -> Dataset:

@@ -139,6 +139,7 @@ class Tenant(Base):
     max_run_time_s: Mapped[int] = mapped_column(Integer, default=24 * 3600)
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     max_artifact_bytes: Mapped[int | None] = mapped_column(BigInteger)  # NULL: ADAMANT_ARTIFACT_QUOTA_BYTES
+    max_datasets: Mapped[int | None] = mapped_column(Integer)  # NULL: ADAMANT_DEFAULT_MAX_DATASETS
 
 
 class ApiKey(Base):

@@ -40,10 +40,12 @@ def create_tenant(
     max_run_time_s: int = 24 * 3600,
     is_admin: bool = False,
     max_artifact_bytes: int | None = None,
+    max_datasets: int | None = None,
 ) -> Tenant:
     """A new tenant; AlreadyExists when the name is taken.
 
-    max_artifact_bytes None means the deployment's default (ADAMANT_ARTIFACT_QUOTA_BYTES).
+    max_artifact_bytes None means the deployment's default (ADAMANT_ARTIFACT_QUOTA_BYTES),
+    max_datasets None ADAMANT_DEFAULT_MAX_DATASETS.
     """
     try:
         with write_transaction(session):
@@ -54,6 +56,7 @@ def create_tenant(
                 max_run_time_s=max_run_time_s,
                 is_admin=is_admin,
                 max_artifact_bytes=max_artifact_bytes,
+                max_datasets=max_datasets,
             )
             session.add(tenant)
             session.flush()
@@ -72,18 +75,19 @@ def get_tenant(session: Session, tenant_id: str) -> Tenant:
     return tenant
 
 
-LIMITS = ("max_concurrent_jobs", "max_epochs", "max_run_time_s", "max_artifact_bytes")
+LIMITS = ("max_concurrent_jobs", "max_epochs", "max_run_time_s", "max_artifact_bytes", "max_datasets")
+DEFAULTED_LIMITS = ("max_artifact_bytes", "max_datasets")  # None: the deployment's default
 
 
 def update_limits(session: Session, tenant_id: str, **limits: int | None) -> Tenant:
-    """Change some of a tenant's limits (max_artifact_bytes None: the deployment's default).
+    """Change some of a tenant's limits (max_artifact_bytes, max_datasets None: the deployment's default).
 
     Jobs already queued or running keep the limits they were admitted under."""
     unknown = set(limits) - set(LIMITS)
     if unknown:
         raise ValueError(f"not a tenant limit: {sorted(unknown)}")
-    if any(value is None for name, value in limits.items() if name != "max_artifact_bytes"):
-        raise ValueError("only max_artifact_bytes may be None")
+    if any(value is None for name, value in limits.items() if name not in DEFAULTED_LIMITS):
+        raise ValueError(f"only {' and '.join(DEFAULTED_LIMITS)} may be None")
     if any(value is not None and value < 0 for value in limits.values()):
         raise ValueError("limits must be >= 0")
     with write_transaction(session):

@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from adamant.exceptions import AdamantError, CheckpointError, DatasetError, SpecError
 from adamant.store.exceptions import IdempotencyConflict, InvalidCursor, InvalidTransition, LimitExceeded, NotFound
+from adamant.store.usage import QuotaExceeded
 
 PROBLEM = "application/problem+json"
 TYPE_BASE = "https://adamant.dev/problems/"
@@ -108,6 +109,12 @@ def install(app: FastAPI) -> None:
     async def _limit(request: Request, exc: LimitExceeded) -> JSONResponse:
         # A concurrency cap clears when a job ends: tell clients to come back, not to hammer.
         return problem_response(request, Problem(429, "Limit exceeded", str(exc), kind="limit-exceeded", headers={"Retry-After": "5"}))
+
+    @app.exception_handler(QuotaExceeded)
+    async def _quota(request: Request, exc: QuotaExceeded) -> JSONResponse:
+        # A permanent limit: deleting something or a larger limit lets it through, waiting does not (no 429).
+        errors = [{"path": exc.limit, "message": str(exc), "usage": exc.usage, "limit": exc.cap}]
+        return problem_response(request, Problem(409, "Quota exceeded", str(exc), kind="quota-exceeded", errors=errors))
 
     @app.exception_handler(AdamantError)
     async def _adamant(request: Request, exc: AdamantError) -> JSONResponse:

@@ -199,6 +199,7 @@ ConcurrentJobs = Annotated[int, Field(ge=1, le=1000)]
 Epochs = Annotated[int, Field(ge=1, le=100_000)]
 RunTime = Annotated[int, Field(ge=60, le=30 * 24 * 3600)]
 ArtifactBytes = Annotated[int, Field(ge=0)]
+Datasets = Annotated[int, Field(ge=0, le=1_000_000)]
 
 
 class TenantCreate(BaseModel):
@@ -207,7 +208,8 @@ class TenantCreate(BaseModel):
     max_concurrent_jobs: ConcurrentJobs | None = Field(None, description="queued + running; default ADAMANT_DEFAULT_MAX_CONCURRENT_JOBS")
     max_epochs: Epochs = Field(1000, description="the most epochs one job may ask for")
     max_run_time_s: RunTime = Field(24 * 3600, description="the longest one job may run")
-    max_artifact_bytes: ArtifactBytes | None = Field(None, description="bytes of checkpoints kept; default ADAMANT_ARTIFACT_QUOTA_BYTES (none: unlimited)")
+    max_artifact_bytes: ArtifactBytes | None = Field(None, description="bytes kept (checkpoints, uploads, scoring outputs); default ADAMANT_ARTIFACT_QUOTA_BYTES (none: unlimited)")
+    max_datasets: Datasets | None = Field(None, description="uploaded datasets kept; default ADAMANT_DEFAULT_MAX_DATASETS")
 
 
 class TenantLimits(BaseModel):
@@ -218,6 +220,7 @@ class TenantLimits(BaseModel):
     max_epochs: Epochs | None = None
     max_run_time_s: RunTime | None = None
     max_artifact_bytes: ArtifactBytes | None = None
+    max_datasets: Datasets | None = None
 
 
 class TenantOut(Out):
@@ -227,12 +230,13 @@ class TenantOut(Out):
     max_epochs: int
     max_run_time_s: int
     max_artifact_bytes: int | None
+    max_datasets: int | None
 
     @classmethod
     def of(cls, tenant: Any, **extra: Any) -> Any:
         return cls(tenant_id=tenant.id, name=tenant.name, max_concurrent_jobs=tenant.max_concurrent_jobs,
                    max_epochs=tenant.max_epochs, max_run_time_s=tenant.max_run_time_s,
-                   max_artifact_bytes=tenant.max_artifact_bytes, **extra)
+                   max_artifact_bytes=tenant.max_artifact_bytes, max_datasets=tenant.max_datasets, **extra)
 
 
 class TenantCreated(TenantOut):

@@ -7,8 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, Query, Response, UploadFile, status
 
 from adamant.datasets import BUILTIN, describe_table, get_builtin
+from adamant.datasets.readers import TableTooLarge
+from adamant.exceptions import DatasetError
 from adamant.store import datasets as store_datasets
 from service.api.deps import CallerDep, SessionDep, SettingsDep
+from service.api.problems import Problem
 from service.api.schemas import BuiltinDatasetOut, DatasetList, DatasetOut
 from service.uploads import remove_upload, store_upload
 from service.views import dataset_view
@@ -31,11 +34,23 @@ def upload_dataset(
     session: SessionDep,
     settings: SettingsDep,
     response: Response,
-    file: Annotated[UploadFile, File(description="CSV (any delimiter), whitespace text or Parquet")],
+    file: Annotated[UploadFile, File(description="CSV (any delimiter), whitespace text or Parquet; may be gzip-compressed")],
     name: Annotated[str | None, Form(max_length=200)] = None,
 ) -> DatasetOut:
-    """Upload a table; it is parsed once now, so a file training could not read is refused here."""
-    dataset = store_upload(session, settings, caller.tenant_id, file.file, file.filename, name)
+    """Upload a table; it is parsed once now, so a file training could not read is refused here.
+
+    A sync route, so the read runs in the thread pool (and mostly in a reader process), never
+    on the event loop. Refused: 422 naming the row and column, or the read limit passed
+    (upload_max_columns, _rows, _decompressed_bytes); 409 at the tenant's max_datasets or
+    artifact quota."""
+    try:
+        dataset = store_upload(session, settings, caller.tenant_id, file.file, file.filename, name)
+    except TableTooLarge as exc:
+        errors = [{"path": "file", "message": str(exc), "limit": f"upload_max_{exc.limit}", "found": exc.found, "cap": exc.cap}]
+        raise Problem(422, "Table too large", str(exc), kind="table-too-large", errors=errors) from None
+    except DatasetError as exc:
+        errors = [{"path": "file", "message": str(exc), "column": exc.column, "row": exc.row}]
+        raise Problem(422, "Invalid dataset", str(exc), kind="dataset-error", errors=errors) from None
     response.headers["Location"] = f"/v1/datasets/{dataset.id}"
     return dataset_view(dataset, with_schema=True)
 

@@ -19,6 +19,7 @@ def create_tenant(body: TenantCreate, session: SessionDep, settings: SettingsDep
         session, body.name,
         max_concurrent_jobs=body.max_concurrent_jobs or settings.default_max_concurrent_jobs,
         max_epochs=body.max_epochs, max_run_time_s=body.max_run_time_s, max_artifact_bytes=body.max_artifact_bytes,
+        max_datasets=body.max_datasets,
     )
     _, key = store_tenants.create_api_key(session, tenant.id, "default")
     return TenantCreated.of(tenant, api_key=key)
@@ -29,9 +30,9 @@ def update_tenant(tenant_id: str, body: TenantLimits, session: SessionDep, reque
     """Change a tenant's limits; fields left out stay. Jobs already admitted keep theirs. This
     service process applies the change at once; others within their 30 s cache of API keys."""
     changes = {name: getattr(body, name) for name in body.model_fields_set}
-    bad = [name for name, value in changes.items() if value is None and name != "max_artifact_bytes"]
+    bad = [name for name, value in changes.items() if value is None and name not in store_tenants.DEFAULTED_LIMITS]
     if bad:
-        raise Problem(422, "Invalid request", f"{bad[0]}: a number is required (only max_artifact_bytes may be null)")
+        raise Problem(422, "Invalid request", f"{bad[0]}: a number is required (only max_artifact_bytes and max_datasets may be null)")
     tenant = store_tenants.update_limits(session, tenant_id, **changes)
     forget_tenant(request, tenant_id)
     return TenantOut.of(tenant)
