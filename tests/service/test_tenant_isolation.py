@@ -83,11 +83,11 @@ def test_no_route_lets_a_tenant_reach_another_tenants_things(stack: Stack) -> No
     assert submit.status_code == 422 and "dataset.ref" in {e["path"] for e in submit.json()["errors"]}
     assert warm.status_code == 422 and "init_from" in {e["path"] for e in warm.json()["errors"]}
     assert len(checked) >= 10, checked
-    assert {"/v1/jobs", "/v1/datasets", "/v1/sweeps", "/v1/comparisons"} <= set(listings), sorted(listings)
+    assert {"/v1/jobs", "/v1/datasets", "/v1/sweeps", "/v1/comparisons", "/v1/keys"} <= set(listings), sorted(listings)
     with stack.client(a_key) as a:  # and A still has everything, in the same lists
         assert a.get(f"/v1/jobs/{job['id']}").json()["status"] == "succeeded"
         for path, name in [("/v1/jobs", "job_id"), ("/v1/datasets", "dataset_id"), ("/v1/sweeps", "sweep_id"),
-                           ("/v1/comparisons", "comparison_id")]:
+                           ("/v1/comparisons", "comparison_id"), ("/v1/keys", "key_id")]:
             assert ids[name] in a.get(path).text, f"A's own GET {path} does not show its {name}"
 
 
