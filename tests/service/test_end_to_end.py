@@ -17,7 +17,7 @@ from adamant.datasets import get_builtin
 from adamant.datasets.catalogue import BANK_MARKETING_FILE
 from adamant.preparation import prepare_training_data
 from adamant.spec import JobSpec
-from support.stack import Stack, wait_for_status
+from support.stack import Stack, job_report
 from worker.engine.metrics import auc
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -67,7 +67,7 @@ def test_upload_train_poll_download_and_predict(stack: Stack, tenant_key: str) -
                 break
             time.sleep(0.3)
         job = client.get(f"/v1/jobs/{job_id}").json()
-        assert job["status"] == "succeeded", job["error"]
+        assert job["status"] == "succeeded", job_report(client, job_id, stack=stack)
         everything = client.get(f"/v1/jobs/{job_id}/metrics", params={"after": 0, "limit": 10000}).json()["points"]
         assert sorted(seen) == [p["seq"] for p in everything]
         losses = [p["step"] for p in everything if p["name"] == "loss"]
