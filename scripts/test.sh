@@ -9,6 +9,8 @@ if ! ./scripts/services.sh; then
   case "${CI:-}" in 1 | true | TRUE | True | yes) exit 1 ;; esac
   echo "test.sh: going on without them: their tests skip here (under CI=true a skip fails the run)" >&2
 fi
+# Lint and import order first (pyproject's [tool.ruff]): seconds, and a failure names file and line.
+.venv/bin/ruff check .
 # Two test processes, whole files each: most integration tests wait on real processes (trainers
 # starting, leases lapsing), so two overlap well even on two cores. ADAMANT_TEST_PROCESSES=0
 # runs in one process.
