@@ -177,7 +177,7 @@ class ScheduleSpec(SpecModel):
     """A learning-rate multiplier over time, measured in (fractional) epochs."""
 
     type: ScheduleType = "constant"
-    warmup_epochs: float = Field(0.0, ge=0.0, le=1000.0, description="Linear warm-up from 0.")
+    warmup_epochs: float = Field(0.0, ge=0.0, le=1000.0, description="Linear warm-up: step k of the first W steps runs at (k+1)/W of the lr.")
     gamma: float = Field(0.1, gt=0.0, le=1.0, description="step: factor per step_epochs; exponential: factor per epoch.")
     step_epochs: float = Field(10.0, gt=0.0, description="step: epochs between decays.")
     decay_rate: float = Field(1.0, gt=0.0, description="inverse_time: lr / (1 + decay_rate·epoch).")

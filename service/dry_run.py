@@ -64,7 +64,8 @@ def dry_run(session: Session, settings: Settings, caller: Caller, spec: JobSpec,
     data = prepare_training_data(spec, frame)
     n_train = len(data.train_rows)
     batch = min(spec.training.batch_size, n_train)
-    steps_per_epoch = math.ceil(n_train / batch)
+    # As the trainer counts (worker.engine.trainer.batches_per_epoch): a last batch of one row joins the one before.
+    steps_per_epoch = math.ceil(n_train / batch) - (1 if n_train > batch and n_train % batch == 1 else 0)
     outputs = data.n_classes if spec.task == "multiclass_classification" else 1
     params = parameter_count(spec, n_features=data.n_features, n_outputs=outputs or 1, n_users=data.n_users, n_items=data.n_items)
     moments = 3 if spec.optimizer.is_adam and spec.optimizer.effective_amsgrad else 2

@@ -1,4 +1,5 @@
-"""Adam's internals as numbers a person can watch: gradient norm and update/parameter ratios.
+"""Adam's internals as numbers a person can watch (gradient norm, update/parameter ratios), and
+clipping by that same norm.
 
 Measured on logging steps only. Sparse (embedding) gradients touch a few rows, so for those
 the snapshot and the ratio cover just the rows the step changed rather than the whole table.
@@ -22,6 +23,34 @@ def grad_norm(params: Iterable[torch.Tensor]) -> float:
             g = g.coalesce().values()
         total += float(g.detach().double().pow(2).sum())
     return total**0.5
+
+
+def clip_grad_norm(params: Iterable[torch.Tensor], max_norm: float) -> float:
+    """Scale all gradients together so their L2 norm is at most ``max_norm``; return the norm
+    before clipping. ``torch.nn.utils.clip_grad_norm_`` with the same coefficient,
+    max_norm / (norm + 1e-6) capped at 1, but sparse (embedding) gradients count too: their norm
+    is taken over the coalesced values (an uncoalesced gradient repeats a row once per lookup,
+    and the repeats sum), and their values are scaled in place."""
+    grads = []
+    for p in params:
+        if p.grad is None:
+            continue
+        if p.grad.is_sparse:
+            p.grad = p.grad.coalesce()  # the optimizer's lazy update coalesces anyway; once is enough
+        grads.append(p.grad)
+    if not grads:
+        return 0.0
+    device = grads[0].device
+    norms = [
+        torch.linalg.vector_norm((g.values() if g.is_sparse else g).detach(), dtype=torch.float64).to(device)
+        for g in grads
+    ]
+    total = torch.linalg.vector_norm(torch.stack(norms))
+    scale = (max_norm / (total + 1e-6)).clamp(max=1.0)
+    for g in grads:
+        # mul_ on a sparse tensor scales its values; a 0-dim tensor keeps the device from syncing here.
+        g.mul_(scale.to(dtype=g.dtype, device=g.device))
+    return float(total)
 
 
 Snapshot = list[list[tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]]]

@@ -18,8 +18,8 @@ import pandas as pd
 
 from adamant.datasets import load_dataset
 from adamant.monitoring.reference import build_reference, write_reference
-from adamant.spec import JobSpec
 from adamant.preparation import PreparedData, prepare_training_data
+from adamant.spec import JobSpec
 from worker.engine.checkpoints import latest_valid_checkpoint
 from worker.engine.reporting import NullReporter, Reporter
 from worker.engine.setup import build_setup

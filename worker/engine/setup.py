@@ -18,13 +18,13 @@ import torch
 from torch import nn
 
 from adamant.exceptions import CheckpointError, TrainingError
+from adamant.preparation import PreparedData
 from adamant.spec import JobSpec
 from worker.adam import build_optimizer, supports_sparse_grads
-from adamant.preparation import PreparedData
 from worker.engine import checkpoints as ckpt
 from worker.engine import metrics
-from worker.engine.reporting import CheckpointInfo
 from worker.engine.objectives import RecommendationObjective, SegmentationObjective, TabularObjective
+from worker.engine.reporting import CheckpointInfo
 from worker.models import ModelShape, SegmentAutoencoder, build_model
 
 Objective = TabularObjective | RecommendationObjective | SegmentationObjective

@@ -22,7 +22,7 @@ from torch import nn
 from adamant.exceptions import CheckpointError, TrainingError
 from adamant.spec import JobSpec
 from worker.engine import checkpoints as ckpt
-from worker.engine.diagnostics import grad_norm, parameter_snapshot, update_ratios
+from worker.engine.diagnostics import clip_grad_norm, grad_norm, parameter_snapshot, update_ratios
 from worker.engine.reporting import CheckpointInfo, MetricPoint, NullReporter, Progress, Reporter
 from worker.engine.schedules import lr_multiplier
 from worker.engine.setup import TrainingSetup
@@ -64,6 +64,14 @@ def epoch_permutation(n: int, seed: int, epoch: int, device: torch.device) -> to
     return torch.randperm(n, generator=generator).to(device)
 
 
+def batches_per_epoch(n_rows: int, batch_size: int) -> int:
+    """Batches in an epoch. A last batch of one row is merged into the one before it (which
+    then holds batch_size + 1 rows): batch norm cannot normalise a single row, and merging
+    keeps every row in every epoch where dropping it would not."""
+    batches = math.ceil(n_rows / batch_size)
+    return batches - 1 if batches > 1 and n_rows % batch_size == 1 else batches
+
+
 def train(
     setup: TrainingSetup,
     run_dir: Path,
@@ -75,9 +83,9 @@ def train(
     reporter = reporter or NullReporter()
     training = spec.training
     batch_size = min(training.batch_size, objective.n_train)
-    steps_per_epoch = math.ceil(objective.n_train / batch_size)
+    steps_per_epoch = batches_per_epoch(objective.n_train, batch_size)
     total_steps = steps_per_epoch * training.epochs
-    schedule = lr_multiplier(spec.schedule, training.epochs)
+    schedule = lr_multiplier(spec.schedule, training.epochs, steps_per_epoch)
     base_lrs = [group["lr"] for group in optimizer.param_groups]
     monitor, mode = spec.monitor
     params = [p for p in model.parameters() if p.requires_grad]
@@ -119,9 +127,11 @@ def train(
             if training.time_limit_s is not None and time.monotonic() - started > training.time_limit_s:
                 stop_reason = "time_limit"
                 break
-            idx = permutation[state.batch * batch_size : (state.batch + 1) * batch_size]
+            start = state.batch * batch_size
+            stop = objective.n_train if state.batch == steps_per_epoch - 1 else start + batch_size
+            idx = permutation[start:stop]
             logging_step = (state.step + 1) % training.log_every_steps == 0
-            factor = schedule((state.step + 1) / steps_per_epoch)
+            factor = schedule(state.step)
             for group, base in zip(optimizer.param_groups, base_lrs):
                 group["lr"] = base * factor
 
@@ -130,7 +140,7 @@ def train(
             loss.backward()
             norm = None
             if training.grad_clip_norm is not None:
-                norm = float(torch.nn.utils.clip_grad_norm_(params, training.grad_clip_norm))
+                norm = clip_grad_norm(params, training.grad_clip_norm)
             elif logging_step:
                 norm = grad_norm(params)
             before = parameter_snapshot(optimizer) if logging_step else None
@@ -173,9 +183,13 @@ def train(
             break
         # End of an epoch: evaluate, maybe checkpoint, maybe stop early.
         finished_epoch = state.epoch + 1
+        train_loss = state.epoch_loss / state.epoch_batches if state.epoch_batches else None
+        # The finished epoch's loss is spent before anything is saved: a checkpoint taken below
+        # resumes the next epoch from a zero sum, as the uninterrupted run continues.
         state.epoch, state.batch = finished_epoch, 0
+        state.epoch_loss, state.epoch_batches = 0.0, 0
         if finished_epoch % training.eval_every_epochs == 0 or finished_epoch == training.epochs:
-            last_metrics = evaluate(setup, state, steps_per_epoch, reporter)
+            last_metrics = evaluate(setup, state, steps_per_epoch, reporter, train_loss)
             improved = _improved(last_metrics.get(monitor), state.best_value, mode, spec)
             if improved:
                 state.best_value, state.best_step = last_metrics[monitor], state.step
@@ -197,7 +211,6 @@ def train(
                     f"early stopping after epoch {finished_epoch}: {monitor} did not improve for "
                     f"{state.evals_without_improvement} evaluations (best {state.best_value} at step {state.best_step})"
                 )
-        state.epoch_loss, state.epoch_batches = 0.0, 0
 
     if stop_reason in ("cancelled", "time_limit"):
         # Keep the work done so far: a cancelled job can be resumed, a timed-out one scored.
@@ -238,15 +251,17 @@ def _best_from_disk(best_dir: Path) -> dict[str, float]:
         return {}
 
 
-def evaluate(setup: TrainingSetup, state: LoopState, steps_per_epoch: int, reporter: Reporter) -> dict[str, float]:
+def evaluate(
+    setup: TrainingSetup, state: LoopState, steps_per_epoch: int, reporter: Reporter, train_loss: float | None
+) -> dict[str, float]:
     model = setup.model
     model.eval()
     try:
         result = setup.objective.evaluate(model)
     finally:
         model.train()
-    if state.epoch_batches:
-        result["train_loss"] = state.epoch_loss / state.epoch_batches
+    if train_loss is not None:
+        result["train_loss"] = train_loss
     if not math.isfinite(result.get("val_loss", 0.0)):
         raise TrainingError(
             f"validation loss is {result['val_loss']} after epoch {state.epoch}; lower optimizer.lr "
@@ -299,7 +314,12 @@ def restore(setup: TrainingSetup, directory: Path) -> LoopState:
     torch.set_rng_state(payload.trainer_tensors["rng.cpu"])
     if setup.device.type == "cuda" and "rng.cuda" in payload.trainer_tensors:
         torch.cuda.set_rng_state(payload.trainer_tensors["rng.cuda"], setup.device)
-    return LoopState(**payload.manifest["loop"])
+    state = LoopState(**payload.manifest["loop"])
+    if state.batch == 0:
+        # Checkpoints written before the fix kept the finished epoch's loss sum here; an epoch
+        # that has not started has none.
+        state.epoch_loss, state.epoch_batches = 0.0, 0
+    return state
 
 
 __all__ = ["LoopState", "TrainResult", "epoch_permutation", "train", "nn"]

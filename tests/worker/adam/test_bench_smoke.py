@@ -7,7 +7,6 @@ import json
 import sys
 from pathlib import Path
 
-
 BENCH = Path(__file__).resolve().parents[3] / "bench" / "adam_step.py"
 
 

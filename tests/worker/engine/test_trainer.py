@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from adamant.exceptions import TrainingError
-from adamant.spec import JobSpec
 from adamant.preparation import prepare_training_data
+from adamant.spec import JobSpec
 from worker.engine import checkpoints as ckpt
 from worker.engine.metrics import auc
 from worker.engine.reporting import RecordingReporter
@@ -87,6 +87,107 @@ def test_lr_points_follow_the_schedule_with_warmup(customers: pd.DataFrame, tmp_
     assert lr[55] == pytest.approx(5e-4)
 
 
+def test_step_decay_runs_every_step_at_the_lr_torch_step_lr_gives_it(customers: pd.DataFrame, tmp_path: Path) -> None:
+    spec = propensity_spec(**{
+        "schedule.type": "step", "schedule.gamma": 0.5, "schedule.step_epochs": 1, "training.log_every_steps": 1,
+    })
+    _, _, log = run(spec, customers, tmp_path)
+
+    param = torch.zeros(1, requires_grad=True)
+    reference = torch.optim.SGD([param], lr=1e-3)
+    step_lr = torch.optim.lr_scheduler.StepLR(reference, step_size=1, gamma=0.5)
+    expected = []
+    for step in range(1, 101):  # 25 batches an epoch; StepLR steps once per epoch
+        expected.append(reference.param_groups[0]["lr"])
+        reference.step()
+        if step % 25 == 0:
+            step_lr.step()
+    # The "lr" point logged at step s is the lr step s ran at; step 25 is epoch 0's last batch.
+    steps, lrs = zip(*log.series("lr"))
+    assert list(steps) == list(range(1, 101))
+    assert list(lrs) == pytest.approx(expected, rel=1e-12)
+
+
+class KilledAfterCheckpoint(RecordingReporter):
+    """Dies like a killed worker right after the checkpoint at `step` is on disk."""
+
+    def __init__(self, step: int) -> None:
+        super().__init__()
+        self.step = step
+
+    def checkpoint(self, info) -> None:  # type: ignore[no-untyped-def]
+        super().checkpoint(info)
+        if info.step == self.step:
+            raise KeyboardInterrupt(f"killed after the checkpoint at step {info.step}")
+
+
+def test_train_loss_after_resuming_from_an_end_of_epoch_checkpoint_matches_the_uninterrupted_run(
+    customers: pd.DataFrame, tmp_path: Path
+) -> None:
+    spec = propensity_spec()  # 25 steps per epoch, a checkpoint after every epoch
+    _, _, whole = run(spec, customers, tmp_path / "whole")
+
+    killed = KilledAfterCheckpoint(step=50)
+    with pytest.raises(KeyboardInterrupt):
+        run(spec, customers, tmp_path / "resumed", killed)
+    _, second, resumed = run(spec, customers, tmp_path / "resumed")
+
+    assert second.resumed_from_step == 50
+    for name in ("train_loss", "loss"):
+        steps, values = zip(*(killed.series(name) + resumed.series(name)))
+        whole_steps, whole_values = zip(*whole.series(name))
+        assert steps == whole_steps, name
+        assert list(values) == pytest.approx(whole_values, rel=0, abs=1e-6), name
+    assert [s for s, _ in whole.series("train_loss")] == [25, 50, 75, 100]
+
+
+def test_batch_norm_trains_when_the_last_batch_would_hold_one_row(customers: pd.DataFrame, tmp_path: Path) -> None:
+    spec = propensity_spec(**{"model.batch_norm": True, "training.batch_size": 41, "training.epochs": 2})
+    setup = build_setup(spec, prepare_training_data(spec, customers))
+    n_train = setup.objective.n_train
+    assert n_train % 41 == 1 and n_train > 41  # e.g. 1600 = 39 × 41 + 1
+    batch_rows: list[int] = []
+    setup.model.register_forward_pre_hook(lambda m, args: batch_rows.append(args[0].shape[0]) if m.training else None)
+
+    result = train(setup, tmp_path, RecordingReporter())
+
+    assert result.stop_reason == "completed"
+    per_epoch = [41] * ((n_train - 1) // 41 - 1) + [42]  # the lone row joins the last full batch
+    assert batch_rows == per_epoch * 2 and sum(per_epoch) == n_train
+    assert result.step == 2 * len(per_epoch)
+
+
+def interactions(users: int = 60, items: int = 40, rows: int = 1500, seed: int = 0) -> pd.DataFrame:
+    """Ratings 1..5 from a rank-2 taste model plus noise: a recommender has something to learn."""
+    rng = np.random.default_rng(seed)
+    taste, traits = rng.normal(size=(users, 2)), rng.normal(size=(items, 2))
+    user, item = rng.integers(0, users, rows), rng.integers(0, items, rows)
+    rating = np.clip(np.round(3 + (taste[user] * traits[item]).sum(1) + rng.normal(0, 0.3, rows)), 1, 5)
+    return pd.DataFrame({"user": user, "item": item, "rating": rating})
+
+
+def test_recommendation_with_sparse_embeddings_clips_its_gradients(tmp_path: Path) -> None:
+    frame = interactions()
+    spec = JobSpec.model_validate({
+        "task": "recommendation",
+        "dataset": {"ref": "file:ratings.csv", "target": "rating", "user_column": "user", "item_column": "item"},
+        "model": {"type": "matrix_factorization", "embedding_dim": 8, "sparse": True, "regularization": 0.01},
+        "optimizer": {"lr": 0.02},
+        "training": {"epochs": 3, "batch_size": 128, "grad_clip_norm": 0.5, "log_every_steps": 1},
+    })
+    setup = build_setup(spec, prepare_training_data(spec, frame))
+    applied = gradient_norms_seen_by_the_optimizer(setup)
+    log = RecordingReporter()
+
+    result = train(setup, tmp_path, log)
+
+    assert setup.model.user_embedding.weight.grad.is_sparse  # the lazy row update, not a dense fallback
+    assert result.stop_reason == "completed" and np.isfinite(result.best_metrics["val_rmse"])
+    reported = [v for _, v in log.series("grad_norm")]
+    assert max(reported) > 0.5 and max(applied) <= 0.5 * (1 + 1e-5)
+    assert applied == pytest.approx([clipped(n, 0.5) for n in reported], rel=1e-5)
+
+
 def test_early_stopping_stops_when_the_monitor_stalls(customers: pd.DataFrame, tmp_path: Path) -> None:
     spec = propensity_spec(**{
         "training.epochs": 30, "training.early_stopping": {"patience": 2},
@@ -114,12 +215,36 @@ def test_a_nan_loss_fails_with_advice_instead_of_training_on(customers: pd.DataF
         train(setup, tmp_path, RecordingReporter())
 
 
-def test_gradient_clipping_bounds_the_reported_norm_before_clipping(customers: pd.DataFrame, tmp_path: Path) -> None:
-    _, _, log = run(propensity_spec(**{"training.grad_clip_norm": 0.01}), customers, tmp_path)
-    unclipped = [v for _, v in log.series("grad_norm")]
-    assert max(unclipped) > 0.01  # the metric reports the norm before clipping ...
-    # ... and clipping held each update small: Adam's step is ~lr per weight whatever the scale.
-    assert all(v < 0.05 for _, v in log.series("update_ratio"))
+def gradient_norms_seen_by_the_optimizer(setup) -> list[float]:  # type: ignore[no-untyped-def]
+    """Records, before every optimizer step, the L2 norm of all gradients it is about to apply."""
+    seen: list[float] = []
+
+    def record(optimizer, args, kwargs) -> None:  # type: ignore[no-untyped-def]
+        grads = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+        values = [g.coalesce().values() if g.is_sparse else g for g in grads]
+        seen.append(sum(float(v.double().pow(2).sum()) for v in values) ** 0.5)
+
+    setup.optimizer.register_step_pre_hook(record)
+    return seen
+
+
+def clipped(norm: float, max_norm: float) -> float:
+    """The norm after clipping, with torch's coefficient max_norm / (norm + 1e-6) capped at 1."""
+    return norm * min(1.0, max_norm / (norm + 1e-6))
+
+
+def test_gradient_clipping_caps_the_norm_the_optimizer_applies(customers: pd.DataFrame, tmp_path: Path) -> None:
+    spec = propensity_spec(**{"training.grad_clip_norm": 0.01, "training.log_every_steps": 1})
+    setup = build_setup(spec, prepare_training_data(spec, customers))
+    applied = gradient_norms_seen_by_the_optimizer(setup)
+    log = RecordingReporter()
+    train(setup, tmp_path, log)
+
+    assert len(applied) == 100
+    assert max(applied) <= 0.01 * (1 + 1e-5)  # every step's gradients were scaled down to the cap
+    reported = [v for _, v in log.series("grad_norm")]
+    assert min(reported) > 0.01  # the metric is the norm before clipping: all of them were clipped
+    assert applied == pytest.approx([clipped(n, 0.01) for n in reported], rel=1e-5)
 
 
 def test_checkpoints_keep_the_last_n_and_the_best(customers: pd.DataFrame, tmp_path: Path) -> None:
