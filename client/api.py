@@ -226,7 +226,7 @@ class AdamantClient:
     # --- API keys ---------------------------------------------------------------------------
 
     def list_keys(self) -> list[dict[str, Any]]:
-        """This tenant's API keys (id, name, prefix, created_at, revoked_at), never the keys."""
+        """This tenant's API keys (id, name, prefix, created_at, last_used_at, revoked_at), never the keys."""
         return self._request("GET", "/v1/keys").json()["keys"]
 
     def create_key(self, name: str = "default") -> dict[str, Any]:

@@ -178,9 +178,9 @@ def checkpoints_table(checkpoints: list[dict[str, Any]]) -> Table:
 
 def keys_table(keys: list[dict[str, Any]]) -> Table:
     table = Table()
-    for column in ("id", "name", "prefix", "created", "revoked"):
+    for column in ("id", "name", "prefix", "created", "last used", "revoked"):
         table.add_column(column)
     for k in keys:
         table.add_row(k["id"], escape(k.get("name") or ""), k.get("prefix") or "", k.get("created_at") or "",
-                      k.get("revoked_at") or "")
+                      k.get("last_used_at") or "", k.get("revoked_at") or "")
     return table

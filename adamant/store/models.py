@@ -152,6 +152,7 @@ class ApiKey(Base):
     prefix: Mapped[str] = mapped_column(String(8))  # first 8 characters, to tell keys apart
     created_at: Mapped[float] = mapped_column(Double, default=db_now())
     revoked_at: Mapped[float | None] = mapped_column(Double)
+    last_used_at: Mapped[float | None] = mapped_column(Double)  # to within a minute (note_key_used)
 
 
 class Dataset(Base):

@@ -139,6 +139,17 @@ def authenticate(session: Session, plaintext: str) -> Tenant | None:
     return row[1]
 
 
+KEY_USE_PRECISION_S = 60.0
+
+
+def note_key_used(session: Session, plaintext: str) -> None:
+    """Stamp the key's last_used_at with the database's time, at most once a minute (one row
+    write per key per minute, whatever the request rate)."""
+    stale = or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at < db_now() - KEY_USE_PRECISION_S)
+    with write_transaction(session):
+        session.execute(update(ApiKey).where(ApiKey.key_sha256 == key_digest(plaintext), stale).values(last_used_at=db_now()))
+
+
 def list_api_keys(session: Session, tenant_id: str) -> list[ApiKey]:
     """The tenant's keys, revoked ones included, oldest first."""
     query = select(ApiKey).where(ApiKey.tenant_id == tenant_id).order_by(ApiKey.created_at, ApiKey.id)

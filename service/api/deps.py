@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import deque
@@ -100,7 +101,7 @@ class RevocationWatch:
     """Makes a key revoked in any service process stop working here within about a second,
     although answers are cached for AUTH_CACHE_S: at most once a second (and only while
     requests come) it asks the database which keys' revocations took effect since it last
-    asked, and drops those from the cache. One indexed query a second per process."""
+    asked, and drops those from the cache. One small query a second per process."""
 
     INTERVAL_S = 1.0
 
@@ -195,6 +196,25 @@ def _authenticate(sessions, key: str) -> Caller | None:  # type: ignore[no-untyp
     return Caller.of(tenant)
 
 
+_noting: set[asyncio.Task[None]] = set()  # held until done: the loop keeps only weak references to tasks
+
+
+def _note_use_later(sessions, key: str) -> None:  # type: ignore[no-untyped-def]
+    """Stamp the key's last use in the background: the request does not wait for a write. Runs
+    on a cache miss only, so at most once per AUTH_CACHE_S per key and process."""
+    task = asyncio.get_running_loop().create_task(run_in_threadpool(_note_use, sessions, key))
+    _noting.add(task)
+    task.add_done_callback(_noting.discard)
+
+
+def _note_use(sessions, key: str) -> None:  # type: ignore[no-untyped-def]
+    try:
+        with sessions() as session:
+            store_tenants.note_key_used(session, key)
+    except Exception as exc:  # a busy or unreachable database: a missed stamp is not worth an error
+        log.debug("last use of a key not recorded: %s", exc)
+
+
 def forget_tenant(request: Request, tenant_id: str) -> None:
     """Drop this process's cached callers of a tenant (its limits changed); other service
     processes see the change when their entries expire (AUTH_CACHE_S)."""
@@ -236,6 +256,7 @@ async def authenticate(state: State, headers: Headers, peer: str | None) -> Call
     caller = await run_in_threadpool(_authenticate, state.sessions, key)
     if caller is not None:
         state.auth_cache[digest] = (caller, time.monotonic() + AUTH_CACHE_S)
+        _note_use_later(state.sessions, key)
         return caller
     client = client_address(peer, headers, state.settings.trusted_proxies)
     prefix = key[:8]

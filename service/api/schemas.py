@@ -261,11 +261,12 @@ class ApiKeyOut(Out):
     prefix: str = Field(..., description="the key's first 8 characters")
     created_at: str | None
     revoked_at: str | None = Field(None, description="when the key stopped (or, after a rotation with grace, stops) working")
+    last_used_at: str | None = Field(None, description="when the key was last used, to within a minute or so")
 
     @classmethod
     def of(cls, key: Any, **extra: Any) -> Any:
         return cls(id=key.id, name=key.name, prefix=key.prefix, created_at=iso(key.created_at),
-                   revoked_at=iso(key.revoked_at), **extra)
+                   revoked_at=iso(key.revoked_at), last_used_at=iso(key.last_used_at), **extra)
 
 
 class ApiKeyList(Out):

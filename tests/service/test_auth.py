@@ -229,6 +229,16 @@ def test_a_tenant_creates_lists_and_revokes_its_own_keys(service: TestClient) ->
     assert service.get("/v1/jobs", headers=bearer(second)).status_code == 200
 
 
+def test_the_keys_list_shows_when_each_key_was_last_used(service: TestClient) -> None:
+    _, key = new_tenant(service, "gina")
+    service.post("/v1/keys", json={"name": "never-used"}, headers=bearer(key))
+    deadline = time.monotonic() + 10
+    while (keys := service.get("/v1/keys", headers=bearer(key)).json()["keys"])[0]["last_used_at"] is None:
+        assert time.monotonic() < deadline, keys  # stamped in the background, after the request
+        time.sleep(0.1)
+    assert keys[0]["last_used_at"] >= keys[0]["created_at"] and keys[1]["last_used_at"] is None
+
+
 def test_revoking_the_last_key_is_refused_unless_forced(service: TestClient) -> None:
     _, key = new_tenant(service, "dave")
     (only,) = service.get("/v1/keys", headers=bearer(key)).json()["keys"]
