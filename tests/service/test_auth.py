@@ -142,6 +142,17 @@ def test_uvicorn_does_not_rewrite_the_client_from_a_spoofed_forwarded_header(uvi
     assert statuses[-1] == 429, statuses
 
 
+def test_every_serve_command_leaves_forwarded_addresses_to_the_service() -> None:
+    """The image's command and `serve.sh` (service.embedded) turn uvicorn's own X-Forwarded-For
+    handling off, as the test stack does: ADAMANT_TRUSTED_PROXIES alone decides."""
+    from support.stack import REPO
+
+    image_command = next(line for line in (REPO / "Dockerfile").read_text().splitlines()
+                         if line.startswith("CMD") and "uvicorn" in line)
+    assert '"--no-proxy-headers"' in image_command, image_command
+    assert "proxy_headers=False" in (REPO / "service" / "embedded.py").read_text()
+
+
 def send_headers_only(stack: Stack, path: str, content_length: int | None, key: str | None = None,
                       timeout: float = 5.0) -> bytes:
     """Send a request's headers and 10 bytes of a body that would be `content_length` long (None:
