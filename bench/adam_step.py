@@ -16,6 +16,10 @@ every multi-threaded kernel (the fused one opens a region per tensor) look slow.
 "time vs fused" is our time over torch fused's for the same variant (below 1 is faster);
 "speedup vs for-loop" is torch's for-loop time over ours.
 
+The per-step overhead table (a 3.5k-parameter MLP, where Python around the kernel shows) is
+where the claim "our step costs no more than torch's fused step" is checked; it used to be a
+timed test in the suite, and a timing on a shared machine is a measurement, not a pass/fail.
+
 The lazy table updates a 1M × 64 embedding whose sparse gradient touches 1,024 distinct rows
 (4,096 lookups, duplicates included, so the step pays for summing them); dense Adam gets the
 same gradient densified and must sweep the whole table. The lazy step is timed twice:
@@ -361,6 +365,9 @@ def main(argv: list[str] | None = None) -> int:
     lazy_speedups = {r.implementation: dense_ms / r.median_ms for r in lazy if "lazy" in r.implementation}
     for name, speedup in lazy_speedups.items():
         print(f"{name}: {speedup:.0f}x faster than our dense step on the same table")
+    mlp_ratio = next(r.time_vs_torch_fused for r in overhead if r.implementation == "ours auto")
+    print(f"small MLP: our auto step takes {mlp_ratio:.2f}x torch fused's time "
+          f"({'within' if mlp_ratio <= 1 else 'over'} the per-step overhead claim in worker/adam/adam.py: at most 1x)")
     print("load average at end: {:.2f} {:.2f} {:.2f}".format(*info["load_average_at_end"]))
 
     if args.json:

@@ -1,4 +1,10 @@
-"""Our Adam against torch's and against the update rule written out in float64."""
+"""Our Adam against torch's and against the update rule written out in float64.
+
+The reference and multi_tensor paths are our own code and must equal torch's for-loop and
+foreach kernels bit for bit. The fused path *calls* torch's fused kernel, so comparing it with
+torch's fused Adam would compare the kernel with itself: it is held to the float64 transcription
+of the formulas instead, as is every other path. Speed is measured by bench/adam_step.py, not here.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +12,6 @@ import functools
 import io
 import itertools
 import math
-import statistics
-import time
 
 import numpy as np
 import pytest
@@ -128,9 +132,9 @@ def parity_run(optimizer: str, kernel: tuple, flags_items: tuple):
     return [p.detach().clone() for p in params], states(params, opt)
 
 
-@pytest.mark.parametrize("implementation", PATHS)
+@pytest.mark.parametrize("implementation", ("reference", "multi_tensor"))
 @pytest.mark.parametrize("flags", FLAGS, ids=flags_id)
-def test_each_path_equals_the_torch_kernel_it_mirrors_bit_for_bit(implementation, flags):
+def test_our_own_paths_equal_the_torch_kernel_they_transcribe_bit_for_bit(implementation, flags):
     ours, ours_state = parity_run("ours", implementation, tuple(flags.items()))
     theirs, theirs_state = parity_run("torch", TORCH_KERNEL[implementation], tuple(flags.items()))
 
@@ -174,7 +178,10 @@ def test_decoupled_decay_matches_torch_adam_with_its_decoupled_flag(implementati
         torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 
-def adam_float64(problem: QuadraticProblem, steps, lr, beta1, beta2, eps, weight_decay, decoupled, amsgrad):
+def adam_float64(
+    problem: QuadraticProblem, steps, lr, beta1, beta2, eps, weight_decay=0.0, decoupled=False, amsgrad=False,
+    maximize=False,
+):
     """The update rule as written in the design, in float64 numpy, one line per formula."""
     thetas = [x.numpy().astype(np.float64) for x in problem.initial]
     ms = [np.zeros_like(t) for t in thetas]
@@ -183,7 +190,11 @@ def adam_float64(problem: QuadraticProblem, steps, lr, beta1, beta2, eps, weight
     for k in range(steps):
         t = k + 1
         for i, theta in enumerate(thetas):
-            g = problem.curvature[i].numpy() * (theta - problem.targets[i].numpy()) + problem.noise[i][k].numpy()
+            g = problem.sign * (
+                problem.curvature[i].numpy() * (theta - problem.targets[i].numpy()) + problem.noise[i][k].numpy()
+            )
+            if maximize:
+                g = -g  # ascend: the rule runs on the negated gradient
             if weight_decay and decoupled:
                 theta = theta * (1 - lr * weight_decay)
             elif weight_decay:
@@ -197,34 +208,43 @@ def adam_float64(problem: QuadraticProblem, steps, lr, beta1, beta2, eps, weight
     return thetas
 
 
-@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
-@pytest.mark.parametrize(
-    "flags",
-    [
-        {},
-        {"weight_decay": 0.2},
-        {"weight_decay": 0.2, "decoupled_weight_decay": True},
-        {"amsgrad": True, "weight_decay": 0.2},
-    ],
-    ids=["plain", "l2", "decoupled", "amsgrad"],
-)
-def test_float64_params_follow_the_written_out_update_rule(implementation, flags):
-    problem = QuadraticProblem(steps=200, dtype=torch.float64)
-    hyper = {"lr": 3e-2, "betas": (0.8, 0.95), "eps": 1e-6}
-    ours, _ = trained(lambda ps: Adam(ps, **hyper, implementation=implementation, **flags), problem, 200)
-    expected = adam_float64(
+def written_out(problem: QuadraticProblem, steps: int, flags: dict, lr: float = 3e-2, **hyper) -> list[np.ndarray]:
+    """adam_float64 for keyword arguments spelled as Adam takes them."""
+    beta1, beta2 = hyper.get("betas", (0.8, 0.95))
+    return adam_float64(
         problem,
-        200,
-        lr=3e-2,
-        beta1=0.8,
-        beta2=0.95,
-        eps=1e-6,
+        steps,
+        lr=lr,
+        beta1=beta1,
+        beta2=beta2,
+        eps=hyper.get("eps", 1e-6),
         weight_decay=flags.get("weight_decay", 0.0),
         decoupled=flags.get("decoupled_weight_decay", False),
         amsgrad=flags.get("amsgrad", False),
+        maximize=flags.get("maximize", False),
     )
-    for a, b in zip(ours, expected, strict=True):
+
+
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
+@pytest.mark.parametrize("flags", FLAGS, ids=flags_id)
+def test_float64_params_follow_the_written_out_update_rule(implementation, flags):
+    problem = QuadraticProblem(steps=200, dtype=torch.float64, maximize=flags["maximize"])
+    hyper = {"lr": 3e-2, "betas": (0.8, 0.95), "eps": 1e-6}
+    ours, _ = trained(lambda ps: Adam(ps, **hyper, implementation=implementation, **flags), problem, 200)
+    for a, b in zip(ours, written_out(problem, 200, flags, **hyper), strict=True):
         np.testing.assert_allclose(a.detach().numpy(), b, rtol=1e-11, atol=1e-13)
+
+
+@pytest.mark.parametrize("implementation", ("fused", "auto"))
+@pytest.mark.parametrize("flags", FLAGS, ids=flags_id)
+def test_fused_float32_steps_stay_within_rounding_of_the_written_out_rule(implementation, flags):
+    # float32 rounding after 500 steps stays near 1e-6 of the float64 rule; a wrong moment,
+    # bias correction, decay or sign is off by far more.
+    problem = QuadraticProblem(steps=PARITY_STEPS, maximize=flags["maximize"])
+    ours, _ = trained(lambda ps: Adam(ps, lr=1e-2, implementation=implementation, **flags), problem, PARITY_STEPS)
+    hyper = {"lr": 1e-2, "betas": (0.9, 0.999), "eps": 1e-8}
+    for a, b in zip(ours, written_out(problem, PARITY_STEPS, flags, **hyper), strict=True):
+        assert relative_error(a.detach(), torch.from_numpy(b)) <= 1e-5
 
 
 # --- The traps users report, one test each. ---
@@ -505,13 +525,13 @@ def test_auto_falls_back_to_multi_tensor_where_the_fused_kernel_cannot_run():
         Adam([theta], implementation="fused").step()
 
 
-def test_lr_may_be_a_zero_dim_tensor():
-    problem = QuadraticProblem(steps=20)
-    for implementation in IMPLEMENTATIONS:
-        ours, _ = trained(lambda ps: Adam(ps, lr=torch.tensor(1e-2), implementation=implementation), problem, 20)
-        theirs, _ = trained(lambda ps: Adam(ps, lr=1e-2, implementation=implementation), problem, 20)
-        for a, b in zip(ours, theirs, strict=True):
-            assert relative_error(a.detach(), b.detach()) < 1e-6
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
+def test_lr_may_be_a_zero_dim_tensor(implementation):
+    problem = QuadraticProblem(steps=50, dtype=torch.float64)
+    lr = torch.tensor(3e-2, dtype=torch.float64)
+    ours, _ = trained(lambda ps: Adam(ps, lr=lr, betas=(0.8, 0.95), eps=1e-6, implementation=implementation), problem, 50)
+    for a, b in zip(ours, written_out(problem, 50, {}, lr=3e-2), strict=True):
+        np.testing.assert_allclose(a.detach().numpy(), b, rtol=1e-11, atol=1e-13)
 
 
 # --- Hyperparameters a user can get wrong. ---
@@ -546,32 +566,3 @@ def test_a_param_group_overriding_a_hyperparameter_is_checked_too():
     theta = torch.zeros(2, requires_grad=True)
     with pytest.raises(ValueError, match="eps must be > 0"):
         Adam([{"params": [theta], "eps": 0.0}])
-
-
-# --- Speed of the hot path. ---
-
-
-def test_step_overhead_on_a_small_mlp_is_no_more_than_torch_fused():
-    torch.manual_seed(0)
-    mlp = torch.nn.Sequential(
-        torch.nn.Linear(20, 64), torch.nn.ReLU(), torch.nn.Linear(64, 32), torch.nn.ReLU(), torch.nn.Linear(32, 1)
-    )
-    for p in mlp.parameters():
-        p.grad = torch.randn_like(p)
-    ours = Adam(mlp.parameters(), lr=1e-5)
-    theirs = torch.optim.Adam(mlp.parameters(), lr=1e-5, fused=True)
-
-    def median_us(optimizer, n=200):
-        times = []
-        for _ in range(n):
-            start = time.perf_counter()
-            optimizer.step()
-            times.append(time.perf_counter() - start)
-        return statistics.median(times) * 1e6
-
-    median_us(ours, 50), median_us(theirs, 50)
-    # Interleaved rounds, so a busy neighbour slows both alike; the best round of each counts.
-    rounds = [(median_us(ours), median_us(theirs)) for _ in range(5)]
-    ours_us = min(r[0] for r in rounds)
-    theirs_us = min(r[1] for r in rounds)
-    assert ours_us <= theirs_us, f"ours {ours_us:.1f} µs vs torch fused {theirs_us:.1f} µs"
