@@ -70,6 +70,11 @@ class ReadLimits:
     max_columns: int = 2_000
 
 
+# read_table's default: training reads what the operator's `file:` roots and the built-ins hold
+# as they are; uploads were checked against the service's limits when they arrived.
+UNLIMITED = ReadLimits(max_decompressed_bytes=2**63 - 1, max_rows=2**63 - 1, max_columns=2**63 - 1)
+
+
 class TableTooLarge(DatasetError):
     """A table past one of ReadLimits: `limit` names which, `found` how much (at least), `cap` the limit."""
 
@@ -98,9 +103,9 @@ def read_table(
     delimiter: str | None = None,
     *,
     header: bool | None = None,
-    limits: ReadLimits = ReadLimits(),
+    limits: ReadLimits = UNLIMITED,
 ) -> pd.DataFrame:
-    """Read a table from a file the user named or uploaded, whole, within `limits`.
+    """Read a table from a file the user named or uploaded, whole, within `limits` (none by default).
 
     `header=None` (what DatasetSpec users get) decides from the first row: it is a header
     unless one of its fields is a number. Columns of a file without a header are named
@@ -162,13 +167,14 @@ def check_table_width(path: str | Path, format: Format = "auto", delimiter: str 
         return
     with _open_binary(path, limits) as stream:
         head = stream.read(SNIFF_CHARS)
+    # Delimiters are ASCII in every encoding tried: a byte that is not UTF-8 changes no count.
     encoding = _check_head(head, path.name)[0]
-    with _open_text(path, limits, encoding) as text:
+    with _open_text(path, limits, encoding, errors="replace") as text:
         sample = _sample(text.read(SNIFF_CHARS))
     if not sample.strip():
         return  # the full read says what is wrong with it
     whitespace, delimiter = _splitter(sample, path.name, format, delimiter)
-    with _open_text(path, limits, encoding) as text:
+    with _open_text(path, limits, encoding, errors="replace") as text:
         width = _first_line_width(text, whitespace, delimiter)
     _check_width(width, path.name, whitespace, delimiter, limits)
 
@@ -356,9 +362,9 @@ def _open_binary(path: Path, limits: ReadLimits) -> io.BufferedReader:
     return io.BufferedReader(_CappedStream(file, path.name, limits.max_decompressed_bytes), buffer_size=CHUNK)
 
 
-def _open_text(path: Path, limits: ReadLimits, encoding: str) -> io.TextIOWrapper:
+def _open_text(path: Path, limits: ReadLimits, encoding: str, errors: str = "strict") -> io.TextIOWrapper:
     # newline="": the csv module sees line ends as they are (a quoted field may hold one).
-    return io.TextIOWrapper(_open_binary(path, limits), encoding=encoding, newline="")
+    return io.TextIOWrapper(_open_binary(path, limits), encoding=encoding, errors=errors, newline="")
 
 
 def _check_head(head: bytes, name: str) -> list[str]:

@@ -17,7 +17,7 @@ from urllib.parse import unquote
 import pandas as pd
 
 from adamant.datasets.catalogue import BuiltinDataset, get_builtin
-from adamant.datasets.readers import read_table
+from adamant.datasets.readers import UNLIMITED, ReadLimits, read_table
 from adamant.exceptions import DatasetError
 from adamant.spec import DatasetSpec
 
@@ -31,12 +31,14 @@ def load_dataset(
     *,
     file_roots: Sequence[Path],
     uploads: Uploads | None = None,
+    limits: ReadLimits = UNLIMITED,
 ) -> pd.DataFrame:
-    """The table `spec.ref` names, read with `spec.format` and `spec.delimiter` (files only)."""
+    """The table `spec.ref` names, read with `spec.format` and `spec.delimiter` (files only),
+    within `limits` (the service's read limits where a service process reads it)."""
     source = resolve_reference(spec.ref, file_roots=file_roots, uploads=uploads)
     if isinstance(source, BuiltinDataset):
         return source.load()
-    return read_table(source, format=spec.format, delimiter=spec.delimiter)
+    return read_table(source, format=spec.format, delimiter=spec.delimiter, limits=limits)
 
 
 def resolve_reference(

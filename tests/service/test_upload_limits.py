@@ -83,14 +83,14 @@ def test_a_gzip_csv_unpacking_past_the_byte_cap_is_refused_naming_the_cap(servic
     bomb = gzip_csv(90_000, b"1," + b"7" * 197 + b"\n")  # 18 MB of text in ~70 KB, rows under their cap
     assert len(bomb) < 100_000
 
-    problem = assert_refused(upload(service, tenant, "bomb.csv.gz", bomb), 422, "upload_max_decompressed_bytes")
+    problem = assert_refused(upload(service, tenant, "bomb.csv", bomb), 422, "upload_max_decompressed_bytes")
     assert problem["errors"][0]["path"] == "file" and problem["errors"][0]["cap"] == 8_000_000
     assert "decompresses to more than 8,000,000 bytes" in problem["detail"]
     assert datasets_of(service, tenant) == []
 
 
 def test_rows_past_the_cap_are_refused_naming_the_cap(service: TestClient, tenant: dict[str, str]) -> None:
-    problem = assert_refused(upload(service, tenant, "rows.csv.gz", gzip_csv(150_000)), 422, "upload_max_rows")
+    problem = assert_refused(upload(service, tenant, "rows.csv", gzip_csv(150_000)), 422, "upload_max_rows")
     assert "more than 100,000 rows" in problem["detail"]
 
 
@@ -181,6 +181,18 @@ def test_an_upload_with_an_empty_file_name_is_a_problem_naming_the_file(service:
         return
     assert reply.status_code == 422 and reply.headers["content-type"].startswith(PROBLEM), reply.text
     assert reply.json()["errors"][0]["path"] == "file"
+
+
+@pytest.mark.parametrize("name", ["a\x00b", "tab\there", ""])
+def test_a_dataset_name_with_control_characters_is_a_problem_naming_name(service: TestClient, tenant: dict[str, str], name: str) -> None:
+    reply = service.post("/v1/datasets", files={"file": ("ok.csv", b"a,b\n1,2\n", "text/csv")}, data={"name": name},
+                         headers={"Authorization": tenant["Authorization"]})
+
+    if name == "" and reply.status_code == 201:  # an empty form field is no name: the file's is used
+        assert reply.json()["name"] == "ok.csv"
+        return
+    assert reply.status_code == 422 and reply.headers["content-type"].startswith(PROBLEM), reply.text
+    assert reply.json()["errors"][0]["path"] == "name"
 
 
 # -- item 11: uploads count against the tenant's storage, and their number is capped ----------

@@ -35,7 +35,8 @@ def upload_dataset(
     settings: SettingsDep,
     response: Response,
     file: Annotated[UploadFile, File(description="CSV (any delimiter), whitespace text or Parquet; may be gzip-compressed")],
-    name: Annotated[str | None, Form(max_length=200)] = None,
+    name: Annotated[str | None, Form(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$",
+                                     description="what to call it (default: the file's name); no control characters")] = None,
 ) -> DatasetOut:
     """Upload a table; it is parsed once now, so a file training could not read is refused here.
 

@@ -76,7 +76,7 @@ def test_a_one_line_csv_of_100k_columns_is_refused_by_counting_not_parsing(tmp_p
     for read in (check_table_width, read_table, inspect_table):
         started = time.perf_counter()
         with pytest.raises(TableTooLarge) as refused:
-            read(path)
+            read(path, limits=ReadLimits())
         assert time.perf_counter() - started < 1.0, read.__name__
         assert refused.value.limit == "columns" and refused.value.found == 100_000 and refused.value.cap == 2_000
         assert "100,000 columns" in str(refused.value) and "2,000" in str(refused.value)
@@ -136,3 +136,20 @@ def test_a_latin1_byte_past_the_first_chunk_is_decoded_as_read_table_does(tmp_pa
 
     inspected = inspect_table(path, sample_rows=10)
     assert inspected.rows == 400_001 and read_table(path)["name"].iloc[-1] == "café"
+
+
+def test_training_reads_an_operators_wide_file_whole_while_an_upload_of_it_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "wide.csv"
+    path.write_text(",".join(f"c{i}" for i in range(2_500)) + "\n" + ",".join("1" * 2_500) + "\n")
+
+    assert read_table(path).shape == (1, 2_500)  # file: roots and built-ins are the operator's
+    with pytest.raises(TableTooLarge):
+        inspect_table(path)  # what the service reads an upload with: the upload defaults
+
+
+def test_a_header_that_is_not_utf8_is_counted_not_refused(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.csv"
+    path.write_bytes("café,prix\n1,2\n".encode("latin-1"))
+
+    check_table_width(path)
+    assert list(inspect_table(path).sample.columns) == ["café", "prix"]
