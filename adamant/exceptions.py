@@ -30,6 +30,12 @@ class SpecError(AdamantError):
         return {"type": self.kind, "message": str(self), "path": self.path}
 
 
+class StoredSpecInvalid(SpecError):
+    """A job's stored spec that no longer validates (written before a rule it now breaks)."""
+
+    kind = "spec_invalid"
+
+
 class DatasetError(AdamantError):
     """A dataset that cannot be read or does not fit the spec; names the column and row."""
 

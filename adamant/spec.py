@@ -7,10 +7,13 @@ live in validators that raise with the offending field's path.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import math
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from adamant.exceptions import StoredSpecInvalid
 
 Task = Literal[
     "binary_classification",
@@ -43,8 +46,31 @@ def raise_field_errors(title: str, problems: list[tuple[tuple[str, ...], str, ob
     raise ValidationError.from_exception_data(title, details)
 
 
+def refuse_non_finite(value: Any) -> Any:
+    """Refuse NaN and ±Infinity anywhere inside a free-form JSON value (lists and objects too).
+
+    Python's json reads `NaN`, `Infinity` and `1e400` as floats, and a stored job would write
+    them back as null: a number that is not finite is an error at the edge, never later."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            raise PydanticCustomError("finite_number", "Input should be a finite number (not NaN or Infinity)")
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+    return value
+
+
+# A free-form JSON value (sweep choices, optimizer overrides) held to the same rule as typed floats.
+FiniteJSON = Annotated[Any, AfterValidator(refuse_non_finite)]
+
+
 class SpecModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan=False: every float field refuses NaN/Infinity with a 422 naming it (a stored
+    # Infinity becomes null and the job could never be loaded again).
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class ValidationSplit(SpecModel):
@@ -262,3 +288,25 @@ class JobSpec(SpecModel):
             name = self.training.monitor
             mode = self.training.monitor_mode or ("min" if "loss" in name or "rmse" in name or "mae" in name else "max")
         return name, mode
+
+
+StoredSpec = TypeVar("StoredSpec", bound=SpecModel)
+
+
+def load_stored_spec(stored: object, model: type[StoredSpec] = JobSpec) -> StoredSpec:  # type: ignore[assignment]
+    """A job's spec as the database holds it (a JobSpec, or `model` for other kinds of job), or
+    StoredSpecInvalid naming the first bad field.
+
+    A spec stored before a rule it now breaks (a NaN that became null, say) is the user's to
+    fix: the job fails once with the reason, rather than crashing every attempt as a lost worker."""
+    try:
+        return model.model_validate(stored)
+    except ValidationError as exc:
+        errors = exc.errors()
+        first = errors[0]
+        path = ".".join(str(part) for part in first["loc"])
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise StoredSpecInvalid(
+            f"the stored spec no longer validates: {first['msg']}{more}; submit the job again with a corrected spec",
+            path=path,
+        ) from exc

@@ -37,6 +37,7 @@ from adamant.monitoring.reference import REFERENCE_FILE, read_reference
 from adamant.monitoring.scoring_spec import ScoringJobSpec
 from adamant.scoring import load_scorer
 from adamant.settings import Settings, get_settings
+from adamant.spec import load_stored_spec
 from adamant.store import checkpoints as store_checkpoints
 from adamant.store import datasets as store_datasets
 from adamant.store import jobs as store_jobs
@@ -87,7 +88,7 @@ def score_leased_job(settings: Settings, job_id: str, token: int) -> int:
     try:
         reporter.heartbeat(phase="loading")
         reporter.log(f"attempt {lease.attempt} on {lease.worker or 'worker'} (pid {os.getpid()})")
-        spec = ScoringJobSpec.model_validate(stored_spec)
+        spec = load_stored_spec(stored_spec, ScoringJobSpec)  # StoredSpecInvalid: a user error, failed once
         with sessions() as session:
             try:
                 checkpoint = store_checkpoints.get_checkpoint(session, spec.model_job_id, spec.checkpoint)

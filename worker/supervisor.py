@@ -37,7 +37,8 @@ from pathlib import Path
 from adamant.dispatch import dispatch
 from adamant.queue import make_celery
 from adamant.settings import Settings, get_settings
-from adamant.spec import JobSpec
+from adamant.exceptions import StoredSpecInvalid
+from adamant.spec import load_stored_spec
 from adamant.store import jobs as store_jobs
 from adamant.store import tenants as store_tenants
 from adamant.store.db import make_engine, make_session_factory
@@ -103,8 +104,15 @@ def supervise(settings: Settings, sessions, lease: Lease) -> Outcome:  # type: i
     with sessions() as session:
         job = store_jobs.get_job_any_tenant(session, lease.job_id)
         kind = job.kind if job.kind in PROCESS_MODULES else "train"
-        spec_limit = JobSpec.model_validate(job.spec).training.time_limit_s if kind == "train" else None
+        try:
+            spec_limit = load_stored_spec(job.spec).training.time_limit_s if kind == "train" else None
+        except StoredSpecInvalid as exc:  # the user's to fix: fail once, never retried as a lost worker
+            spec_error = exc
+        else:
+            spec_error = None
         tenant_limit = float(store_tenants.get_tenant(session, job.tenant_id).max_run_time_s)
+    if spec_error is not None:
+        return _settle(sessions, lease, "failed", spec_error.to_dict() | {"failure_class": "user"}, "stored spec invalid")
     log_path = settings.job_dir(lease.job_id) / f"{LOG_NAMES[kind]}-attempt-{lease.attempt}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     hard_limit = _hard_limit_s(settings, spec_limit, tenant_limit)

@@ -30,7 +30,7 @@ from adamant.exceptions import AdamantError, CheckpointError
 from adamant.logging_setup import bind_job, configure_logging
 from adamant.monitoring.reference import REFERENCE_FILE
 from adamant.settings import Settings, get_settings
-from adamant.spec import JobSpec
+from adamant.spec import JobSpec, load_stored_spec
 from adamant.store import checkpoints as store_checkpoints
 from adamant.store import datasets as store_datasets
 from adamant.store import jobs as store_jobs
@@ -60,8 +60,7 @@ def train_leased_job(settings: Settings, job_id: str, token: int) -> int:
     with sessions() as session:
         job = store_jobs.get_job_any_tenant(session, job_id)
         lease = Lease(job_id=job_id, token=token, attempt=job.attempt, worker=job.lease_owner or "")
-        tenant_id = job.tenant_id
-        spec = JobSpec.model_validate(job.spec)
+        tenant_id, stored_spec = job.tenant_id, job.spec
     bind_job(job_id=job_id, tenant_id=tenant_id, attempt=lease.attempt)  # operations: structured logs
     run_dir = run_dir_for(settings, job_id)
     reporter = DatabaseReporter(
@@ -84,6 +83,7 @@ def train_leased_job(settings: Settings, job_id: str, token: int) -> int:
     try:
         reporter.heartbeat(phase="loading")
         reporter.log(f"attempt {lease.attempt} on {lease.worker or 'worker'} (pid {os.getpid()})")
+        spec = load_stored_spec(stored_spec)  # StoredSpecInvalid is a user error: failed once, below
         init_from = _init_checkpoint(sessions, settings, tenant_id, spec)
         _fetch_latest_checkpoint(sessions, settings, job_id)
         result = run_training(

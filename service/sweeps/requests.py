@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from adamant import asha
-from adamant.spec import JobSpec, OptimizerName
+from adamant.spec import FiniteJSON, JobSpec, OptimizerName
 
 # Paths into the job spec a sweep may search over.
 SEARCHABLE = {
@@ -18,7 +18,8 @@ SEARCHABLE = {
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # No NaN/Infinity in any float (a sweep stored with one could not be read back).
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class LogUniform(Strict):
@@ -47,7 +48,7 @@ class Uniform(Strict):
 
 class Choice(Strict):
     type: Literal["choice"] = "choice"
-    values: list[Any] = Field(..., min_length=1, max_length=100)
+    values: list[FiniteJSON] = Field(..., min_length=1, max_length=100)
 
 
 Distribution = Annotated[LogUniform | Uniform | Choice, Field(discriminator="type")]
@@ -93,7 +94,7 @@ class OptimizerChoice(Strict):
     name: OptimizerName
     lr: float | None = Field(None, gt=0, le=10)
     label: str | None = Field(None, max_length=100)
-    overrides: dict[str, Any] = Field(default_factory=dict, description="other optimizer fields")
+    overrides: dict[str, FiniteJSON] = Field(default_factory=dict, description="other optimizer fields")
 
 
 class Target(Strict):
