@@ -16,6 +16,7 @@ no request but its own with it. It streams, keeping only the first rows for the 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import multiprocessing
 import os
@@ -102,22 +103,27 @@ def store_upload(session: Session, settings: Settings, tenant_id: str, source: B
         check_table_width(target, limits=limits)  # cheap: a very wide file is refused before the full read
         rows, described = read_upload(target, limits)
         publish(settings, target)  # ADAMANT_ARTIFACTS_URL: workers on other hosts fetch it from there
+        return store_datasets.create_dataset(
+            session,
+            tenant_id,
+            dataset_id=dataset_id,
+            name=name or filename,
+            path=str(target.relative_to(settings.artifact_root)),
+            format="parquet" if suffix in (".parquet", ".pq") else "text",
+            size_bytes=size,
+            sha256=digest.hexdigest(),
+            rows=rows,
+            columns=described,
+            max_datasets=quota.max_datasets,  # counted again as the row is written: uploads at once
+        )
     except BaseException:
+        # Refused or failed: no file is left that no row points at (here or in the artifact store).
         shutil.rmtree(folder, ignore_errors=True)
+        mirror = artifact_mirror(settings)
+        if mirror is not None:
+            with contextlib.suppress(Exception):  # the store's outage must not hide why the upload failed
+                mirror.delete(str(folder.relative_to(settings.artifact_root)))
         raise
-    return store_datasets.create_dataset(
-        session,
-        tenant_id,
-        dataset_id=dataset_id,
-        name=name or filename,
-        path=str(target.relative_to(settings.artifact_root)),
-        format="parquet" if suffix in (".parquet", ".pq") else "text",
-        size_bytes=size,
-        sha256=digest.hexdigest(),
-        rows=rows,
-        columns=described,
-        max_datasets=quota.max_datasets,  # counted again as the row is written: uploads at once
-    )
 
 
 def read_upload(path: Path, limits: ReadLimits) -> tuple[int, dict[str, Any]]:

@@ -241,7 +241,7 @@ def test_uploaded_bytes_count_when_a_job_is_submitted(service: TestClient, tenan
     assert "4004 of uploads" in refused.json()["detail"]
 
 
-def test_two_uploads_at_once_cannot_both_take_the_last_place(service: TestClient, tenant: dict[str, str]) -> None:
+def test_two_uploads_at_once_cannot_both_take_the_last_place(service: TestClient, tenant: dict[str, str], tmp_path: Path) -> None:
     service.patch(f"/v1/tenants/{tenant['tenant_id']}", json={"max_datasets": 1})
     replies: list[int] = []
 
@@ -254,3 +254,5 @@ def test_two_uploads_at_once_cannot_both_take_the_last_place(service: TestClient
     for sender in senders:
         sender.join()
     assert sorted(replies) == [201, 409, 409, 409] and len(datasets_of(service, tenant)) == 1
+    folders = list((tmp_path / "artifacts" / "datasets" / tenant["tenant_id"]).iterdir())
+    assert len(folders) == 1, folders  # the refused ones left no file behind
