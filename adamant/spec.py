@@ -14,6 +14,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from adamant.exceptions import StoredSpecInvalid
+from adamant.metric_names import METRICS_BY_TASK, better_direction, monitorable
 
 Task = Literal[
     "binary_classification",
@@ -277,6 +278,10 @@ class JobSpec(SpecModel):
             problems.append((("optimizer", "nesterov"), "needs optimizer.momentum > 0", True))
         if self.training.monitor_mode and not self.training.monitor:
             problems.append((("training", "monitor"), "is required when monitor_mode is set", None))
+        if self.training.monitor and self.training.monitor not in METRICS_BY_TASK[self.task]:
+            names = ", ".join(monitorable(self.task))
+            problems.append((("training", "monitor"), f"{self.training.monitor!r} is not a metric {self.task} reports; use one of: {names}",
+                             self.training.monitor))
         raise_field_errors("JobSpec", problems)
         return self
 
@@ -286,7 +291,7 @@ class JobSpec(SpecModel):
         name, mode = DEFAULT_MONITOR[self.task]
         if self.training.monitor:
             name = self.training.monitor
-            mode = self.training.monitor_mode or ("min" if "loss" in name or "rmse" in name or "mae" in name else "max")
+            mode = self.training.monitor_mode or better_direction(self.task, name)
         return name, mode
 
 

@@ -7,7 +7,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from adamant import asha
-from adamant.spec import FiniteJSON, JobSpec, OptimizerName
+from adamant.metric_names import METRICS_BY_TASK, monitorable
+from adamant.spec import FiniteJSON, JobSpec, OptimizerName, raise_field_errors
 
 # Paths into the job spec a sweep may search over.
 SEARCHABLE = {
@@ -83,6 +84,7 @@ class SweepRequest(Strict):
             raise ValueError(f"cannot search over {bad}; searchable: {sorted(SEARCHABLE)}")
         if self.method == "grid" and not all(isinstance(d, Choice) for d in self.space.values()):
             raise ValueError("grid search needs a 'choice' list for every parameter")
+        refuse_unreported_metric(self.base.task, self.metric, ("metric",))
         return self
 
     @property
@@ -102,6 +104,13 @@ class Target(Strict):
     value: float
 
 
+def refuse_unreported_metric(task: str, metric: str | None, loc: tuple[str, ...]) -> None:
+    """A metric the trials never report would leave every trial unranked: a 422 naming it."""
+    if metric is not None and metric not in METRICS_BY_TASK[task]:
+        names = ", ".join(monitorable(task))
+        raise_field_errors("request", [(loc, f"{metric!r} is not a metric {task} reports; use one of: {names}", metric)])
+
+
 class ComparisonRequest(Strict):
     name: str | None = Field(None, max_length=200)
     base: JobSpec
@@ -111,3 +120,9 @@ class ComparisonRequest(Strict):
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1, max_length=10)
     parallelism: int = Field(2, ge=1, le=20)
     target: Target | None = Field(None, description="report time and epochs to reach metric >= value (<= for losses)")
+
+    @model_validator(mode="after")
+    def _target_reported(self) -> ComparisonRequest:
+        if self.target is not None:
+            refuse_unreported_metric(self.base.task, self.target.metric, ("target", "metric"))
+        return self
