@@ -68,6 +68,29 @@ def refuse_non_finite(value: Any) -> Any:
 FiniteJSON = Annotated[Any, AfterValidator(refuse_non_finite)]
 
 
+def refuse_non_scalar_cell(value: Any) -> Any:
+    """One table cell sent as JSON: a string, a boolean, null, or a number a float64 can hold.
+
+    A list or an object is not a cell, and json reads 10**400 as an int no float can hold:
+    both are a 422 naming the cell rather than a 500 from deep inside pandas."""
+    if value is None or isinstance(value, (str, bool)):
+        return value
+    if isinstance(value, int):
+        try:
+            float(value)
+        except OverflowError:
+            raise PydanticCustomError("number_too_large", "Input should be a number within ±1.8e308 (a float64)") from None
+        return value
+    if isinstance(value, float):
+        return refuse_non_finite(value)
+    kind = "an object" if isinstance(value, dict) else "a list" if isinstance(value, (list, tuple)) else type(value).__name__
+    raise PydanticCustomError("cell_type", "Input should be one value (a string, number, boolean or null), not {kind}", {"kind": kind})
+
+
+# A cell of a row sent to predict: see refuse_non_scalar_cell.
+CellValue = Annotated[Any, AfterValidator(refuse_non_scalar_cell)]
+
+
 class SpecModel(BaseModel):
     # allow_inf_nan=False: every float field refuses NaN/Infinity with a 422 naming it (a stored
     # Infinity becomes null and the job could never be loaded again).

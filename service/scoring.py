@@ -6,6 +6,7 @@ checkpoint directory and manifest hash, so repeated predictions skip loading.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,6 @@ def predict_rows(scorer: Scorer, rows: list[dict[str, Any]], top_k: int) -> list
 def _plain(value: Any) -> Any:
     if isinstance(value, np.generic):
         value = value.item()
-    if isinstance(value, float) and value != value:
+    if isinstance(value, float) and not math.isfinite(value):  # JSON has no NaN/Infinity: an overflowed score is null
         return None
     return value

@@ -7,6 +7,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from adamant.spec import CellValue
+
 
 def iso(value: Any) -> str | None:
     """Timestamps leave as ISO 8601 UTC, whatever the store keeps (epoch seconds or datetime)."""
@@ -176,7 +178,8 @@ class BuiltinDatasetOut(Out):
 
 class PredictRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    rows: list[dict[str, Any]] = Field(..., min_length=1, max_length=10_000)
+    # Each cell one JSON scalar a float64 can hold: a list, an object, NaN or 10**400 is a 422 naming rows.N.column.
+    rows: list[dict[str, CellValue]] = Field(..., min_length=1, max_length=10_000)
     top_k: int = Field(10, ge=1, le=1000)
     checkpoint: str = Field("best", description="'best' or a checkpoint id")
 
