@@ -36,6 +36,20 @@ class StoredSpecInvalid(SpecError):
     kind = "spec_invalid"
 
 
+class ModelTooLarge(SpecError):
+    """A model past the deployment's size limits; names the fields that make it large and the estimate."""
+
+    kind = "model_too_large"
+
+    def __init__(self, message: str, *, fields: list[str], estimate: dict[str, int]) -> None:
+        super().__init__(message, path=fields[0])
+        self.fields = fields
+        self.estimate = estimate
+
+    def to_dict(self) -> dict[str, object]:
+        return super().to_dict() | {"fields": self.fields, "estimate": self.estimate}
+
+
 class DatasetError(AdamantError):
     """A dataset that cannot be read or does not fit the spec; names the column and row."""
 

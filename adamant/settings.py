@@ -42,6 +42,11 @@ class Settings(BaseSettings):
     default_max_datasets: int = Field(
         1_000, ge=0, description="Uploaded datasets a tenant may keep unless its own max_datasets says otherwise."
     )
+    # What one job's model may be (adamant/model_size.py): checked at submit, in the dry run and by the worker.
+    max_model_parameters: int = Field(200_000_000, ge=1, description="Trainable parameters one job's model may have.")
+    max_training_memory_bytes: int = Field(
+        64 * 1024**3, ge=1, description="Estimated training memory (weights, gradients, optimizer state, one batch's activations)."
+    )
     lease_ttl_s: float = Field(30.0, gt=0)
     heartbeat_s: float = Field(5.0, gt=0)
     reaper_interval_s: float = Field(2.0, gt=0)

@@ -3,20 +3,26 @@
 The row is committed before the message is published (a worker that gets the message finds
 the job), and the Idempotency-Key makes a retried POST return the job the first one created.
 Only what the service can check cheaply happens here — the dataset reference resolves, the
-tenant's limits hold; the columns are checked by the dry run and again by the worker.
+tenant's limits hold, the model fits the deployment's size limits as far as the dataset's schema
+tells (a lower bound); the columns and the exact size are checked by the dry run and again by
+the worker.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
 from celery import Celery
 from sqlalchemy.orm import Session
 
 from adamant.datasets import get_builtin, resolve_file
+from adamant.datasets.schema import describe_table
 from adamant.exceptions import DatasetError, SpecError
+from adamant.model_size import DataShape, SizeEstimate, check_model_size, shape_from_schema
 from adamant.queue import publish_train, queue_for
 from adamant.settings import Settings
 from adamant.spec import JobSpec
@@ -66,6 +72,35 @@ def check_limits(session: Session, tenant_id: str, spec: JobSpec, *, max_epochs:
             raise SpecError(f"no job {spec.init_from!r} to start from", path="init_from") from exc
 
 
+@functools.cache
+def _builtin_columns(name: str) -> list[dict[str, Any]]:
+    """A built-in table's schema, described once per process (it never changes)."""
+    return list(describe_table(get_builtin(name).load(), rows=0)["columns"])
+
+
+def schema_columns(session: Session, tenant_id: str, spec: JobSpec) -> list[dict[str, Any]] | None:
+    """The referenced table's column schema as far as it is known without reading it: a built-in's,
+    or an upload's as described when it arrived; None for a file: reference."""
+    scheme, _, rest = spec.dataset.ref.partition(":")
+    if scheme == "builtin":
+        return _builtin_columns(rest)
+    if scheme == "dataset":
+        described = store_datasets.get_dataset(session, tenant_id, rest).columns
+        if isinstance(described, dict) and isinstance(described.get("columns"), list):
+            return described["columns"]
+    return None
+
+
+def check_model_size_at_submit(session: Session, settings: Settings, tenant_id: str, spec: JobSpec) -> SizeEstimate:
+    """Refuse a model past ADAMANT_MAX_MODEL_PARAMETERS / _MAX_TRAINING_MEMORY_BYTES (422 naming the
+    fields to change), sized from the schema: a lower bound, so nothing that fits is refused here."""
+    columns = schema_columns(session, tenant_id, spec)
+    shape = shape_from_schema(spec, columns) if columns is not None else DataShape()
+    return check_model_size(
+        spec, shape, max_parameters=settings.max_model_parameters, max_memory_bytes=settings.max_training_memory_bytes
+    )
+
+
 def submit(
     session: Session,
     celery: Celery,
@@ -79,6 +114,7 @@ def submit(
     tenant_id = caller.tenant_id
     check_dataset_ref(session, settings, tenant_id, spec)
     check_limits(session, tenant_id, spec, max_epochs=caller.max_epochs, max_run_time_s=caller.max_run_time_s)
+    check_model_size_at_submit(session, settings, tenant_id, spec)
     if caller.max_artifact_bytes is not None or settings.artifact_quota_bytes is not None:
         enforce_artifact_quota(session, settings, tenant_id)  # 409 when over quota after reclaiming
     job, created = store_jobs.submit_job(

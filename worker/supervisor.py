@@ -35,9 +35,9 @@ from functools import lru_cache
 from pathlib import Path
 
 from adamant.dispatch import dispatch
+from adamant.exceptions import StoredSpecInvalid
 from adamant.queue import make_celery
 from adamant.settings import Settings, get_settings
-from adamant.exceptions import StoredSpecInvalid
 from adamant.spec import load_stored_spec
 from adamant.store import jobs as store_jobs
 from adamant.store import tenants as store_tenants

@@ -89,6 +89,7 @@ def train_leased_job(settings: Settings, job_id: str, token: int) -> int:
         result = run_training(
             spec, run_dir, FanOutReporter(reporter, tensorboard), file_roots=settings.file_roots,
             uploads=uploads, init_from=init_from, resume=True,
+            max_parameters=settings.max_model_parameters, max_memory_bytes=settings.max_training_memory_bytes,
         )
         if result.stop_reason == "cancelled" and reporter.draining and not reporter.cancel_requested:
             # Stopped because the worker is going away, with a checkpoint just written:

@@ -14,7 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from adamant.exceptions import AdamantError, CheckpointError, DatasetError, SpecError
+from adamant.exceptions import AdamantError, CheckpointError, DatasetError, ModelTooLarge, SpecError
 from adamant.store.exceptions import IdempotencyConflict, InvalidCursor, InvalidTransition, LimitExceeded, NotFound
 from adamant.store.usage import QuotaExceeded
 
@@ -26,12 +26,14 @@ class Problem(Exception):
     """An error to answer with: status, a short title and the detail a person can act on."""
 
     def __init__(self, status: int, title: str, detail: str = "", *, kind: str | None = None,
-                 errors: list[dict[str, Any]] | None = None, headers: dict[str, str] | None = None) -> None:
+                 errors: list[dict[str, Any]] | None = None, headers: dict[str, str] | None = None,
+                 extensions: dict[str, Any] | None = None) -> None:
         super().__init__(detail or title)
         self.status, self.title, self.detail = status, title, detail
         self.kind = kind or title.lower().replace(" ", "-")
         self.errors = errors
         self.headers = headers
+        self.extensions = extensions  # RFC 9457 extension members (e.g. a model-size estimate)
 
 
 def problem_response(request: Request, problem: Problem) -> JSONResponse:
@@ -44,6 +46,8 @@ def problem_response(request: Request, problem: Problem) -> JSONResponse:
     }
     if problem.errors is not None:
         body["errors"] = problem.errors
+    if problem.extensions:
+        body.update({key: value for key, value in problem.extensions.items() if key not in body})
     return JSONResponse(body, status_code=problem.status, media_type=PROBLEM, headers=problem.headers)
 
 
@@ -121,6 +125,10 @@ def install(app: FastAPI) -> None:
         if isinstance(exc, DatasetError):
             errors = [{"path": "dataset", "message": str(exc), "column": exc.column, "row": exc.row}]
             return problem_response(request, Problem(422, "Invalid dataset", str(exc), kind="dataset-error", errors=errors))
+        if isinstance(exc, ModelTooLarge):
+            errors = [{"path": field, "message": exc.reason} for field in exc.fields]
+            return problem_response(request, Problem(422, "Model too large", exc.reason, kind="model-too-large", errors=errors,
+                                                     extensions={"estimate": exc.estimate}))
         if isinstance(exc, SpecError):
             errors = [{"path": exc.path, "message": exc.reason}]
             return problem_response(request, Problem(422, "Invalid spec", str(exc), kind="spec-error", errors=errors))

@@ -7,7 +7,6 @@ Issue 10, item 10: a list or object cell (pandas: "unhashable type") and a `10**
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient

@@ -96,3 +96,68 @@ def test_a_sweep_metric_or_comparison_target_the_task_never_reports_is_a_422(ser
     assert "val_auc" in error["message"]
     comparison = client.post("/v1/comparisons", json={"base": spec(), "target": {"metric": "auc", "value": 0.7}}, headers=headers)
     errors_at(comparison, "target.metric")
+
+
+# --- item 7: a model past the deployment's size limits is refused before it is queued ----------
+
+
+def test_an_8b_parameter_mlp_is_refused_with_the_fields_to_change_and_the_estimate() -> None:
+    from adamant.exceptions import ModelTooLarge
+    from adamant.model_size import DataShape, check_model_size
+    from adamant.spec import JobSpec
+
+    wide = JobSpec.model_validate(spec(model={"type": "mlp", "hidden": [4096, 4096]}))
+    with pytest.raises(ModelTooLarge) as refused:
+        check_model_size(wide, DataShape(n_features=2_000_000), max_parameters=200_000_000, max_memory_bytes=2**40)
+    assert refused.value.estimate["parameters"] == (2_000_000 + 1) * 4096 + 4097 * 4096 + 4097  # 8.2 billion
+    assert refused.value.estimate["checkpoint_bytes"] > 98e9
+    assert refused.value.fields[0] == "model.hidden" and "dataset.features" in refused.value.fields
+    assert "8,208," in str(refused.value) and "ADAMANT_MAX_MODEL_PARAMETERS" in str(refused.value)
+
+
+def test_submit_and_dry_run_refuse_a_model_past_max_model_parameters(tmp_path: Path) -> None:
+    body = spec(model={"type": "mlp", "hidden": [2048, 2048]})  # 4.6 M parameters on bank-marketing
+    with service_for(tmp_path, max_model_parameters=1_000_000) as client:
+        headers = tenant_headers(client)
+        submitted = client.post("/v1/jobs", json=body, headers=headers)
+        [error] = errors_at(submitted, "model.hidden")
+        assert submitted.json()["type"].endswith("/model-too-large")
+        assert submitted.json()["estimate"]["parameters"] > 4_000_000
+        assert "1,000,000" in error["message"]
+        validated = client.post("/v1/jobs:validate", json=body, headers=headers)
+        errors_at(validated, "model.hidden")
+        assert validated.json()["estimate"]["parameters"] >= submitted.json()["estimate"]["parameters"]  # exact >= lower bound
+        assert client.get("/v1/jobs", headers=headers).json()["jobs"] == []
+        fits = client.post("/v1/jobs:validate", json=spec(), headers=headers)
+        assert fits.status_code == 200, fits.text
+        estimate = fits.json()["estimate"]
+        assert estimate["parameters"] < 1_000_000 and estimate["limits"]["parameters"] == 1_000_000
+        assert estimate["training_memory_bytes"] > estimate["checkpoint_bytes"] > 4 * estimate["parameters"]
+
+
+def test_a_batch_whose_activations_exceed_the_memory_limit_is_refused_naming_batch_size(service) -> None:
+    client, headers = service
+    body = spec(model={"type": "mlp", "hidden": [4096] * 8}, training={"epochs": 1, "batch_size": 1_000_000})
+    reply = client.post("/v1/jobs", json=body, headers=headers)
+    errors_at(reply, "training.batch_size")
+    paths = [error["path"] for error in reply.json()["errors"]]
+    assert "model.hidden" in paths and reply.json()["estimate"]["activation_bytes"] > 64 * 1024**3
+
+
+def test_the_schema_bound_never_exceeds_the_prepared_data_shape() -> None:
+    """The submit check sizes from the schema: a lower bound, so it refuses nothing that fits."""
+    from adamant.datasets import get_builtin
+    from adamant.datasets.schema import describe_table
+    from adamant.model_size import prepared_shape, shape_from_schema
+    from adamant.preparation import prepare_training_data
+    from adamant.spec import JobSpec
+
+    frame = get_builtin("bank-marketing").load()
+    columns = describe_table(frame, rows=0)["columns"]
+    for model in ({"type": "mlp", "hidden": [16]}, {"type": "logistic"}):
+        for task, target in (("binary_classification", "y"), ("multiclass_classification", "job")):
+            job = JobSpec.model_validate(spec(task=task, model=model, dataset={"ref": "builtin:bank-marketing", "target": target}))
+            bound, exact = shape_from_schema(job, columns), prepared_shape(job, prepare_training_data(job, frame))
+            # At least one input per feature column (20 here), at most what preprocessing makes of them.
+            assert 20 <= bound.n_features <= exact.n_features
+            assert bound.n_outputs == exact.n_outputs

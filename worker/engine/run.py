@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from adamant.datasets import load_dataset
+from adamant.model_size import check_model_size, prepared_shape
 from adamant.monitoring.reference import build_reference, write_reference
 from adamant.preparation import PreparedData, prepare_training_data
 from adamant.spec import JobSpec
@@ -42,7 +43,11 @@ def run_training(
     uploads: Callable[[str], Path] | None = None,
     init_from: Path | None = None,
     resume: bool = True,
+    max_parameters: int | None = None,
+    max_memory_bytes: int | None = None,
 ) -> TrainResult:
+    """With max_parameters (the worker passes its settings'), a model past the size limits is
+    ModelTooLarge before anything is allocated: the user's error, recorded once."""
     reporter = reporter or NullReporter()
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "spec.json").write_text(spec.model_dump_json(indent=2))
@@ -56,6 +61,9 @@ def run_training(
     )
     for column, reason in data.excluded_columns.items():
         reporter.log(f"column {column!r} not used as a feature: {reason}")
+    if max_parameters is not None:
+        check_model_size(spec, prepared_shape(spec, data), max_parameters=max_parameters,
+                         max_memory_bytes=max_memory_bytes if max_memory_bytes is not None else 2**63)
     setup = build_setup(spec, data, init_from=init_from, frame=frame)
     reporter.log(f"device: {setup.device}; model: {sum(p.numel() for p in setup.model.parameters())} parameters")
     result = train(setup, run_dir, reporter, resume=resume)
