@@ -161,3 +161,12 @@ def test_the_schema_bound_never_exceeds_the_prepared_data_shape() -> None:
             # At least one input per feature column (20 here), at most what preprocessing makes of them.
             assert 20 <= bound.n_features <= exact.n_features
             assert bound.n_outputs == exact.n_outputs
+
+
+def test_a_sweep_whose_base_model_is_too_large_is_refused_before_it_exists(tmp_path: Path) -> None:
+    space = {"optimizer.lr": {"type": "log_uniform", "low": 1e-4, "high": 1e-1}}
+    with service_for(tmp_path, max_model_parameters=1_000_000) as client:
+        headers = tenant_headers(client)
+        body = {"base": spec(model={"type": "mlp", "hidden": [2048, 2048]}), "space": space, "trials": 2}
+        errors_at(client.post("/v1/sweeps", json=body, headers=headers), "base.model.hidden")
+        assert client.get("/v1/sweeps", headers=headers).json()["items"] == []
