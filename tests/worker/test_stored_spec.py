@@ -43,3 +43,19 @@ def test_a_job_whose_stored_spec_is_invalid_fails_once_with_a_readable_error(set
     assert row.error["path"] == "schedule.step_epochs"
     assert "no longer validates" in row.error["message"] and "submit the job again" in row.error["message"]
     assert run_job(job.id, settings).action == "skipped", "a failed job is not claimed again"
+
+
+def test_a_scoring_job_whose_stored_spec_is_invalid_fails_once_as_the_users_error(settings: Settings) -> None:
+    sessions = make_session_factory(make_engine(settings.database_url))
+    with sessions() as session:
+        tenant = store_tenants.create_tenant(session, "t")
+        stored = {"dataset": {"ref": "builtin:bank-marketing"}, "task": "binary_classification",
+                  "model_job_id": "job_x", "checkpoint_step": 1, "top_k": None}  # top_k: what json made of Infinity
+        job, _ = store_jobs.submit_job(session, tenant.id, stored, kind="score", max_restarts=3)
+
+    run_job(job.id, settings)
+
+    with sessions() as session:
+        row = store_jobs.get_job_any_tenant(session, job.id)
+    assert str(row.status) == "failed" and row.attempt == 1
+    assert row.error["type"] == "spec_invalid" and row.error["failure_class"] == "user" and row.error["path"] == "top_k"
