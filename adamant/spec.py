@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, WithJsonSchema, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from adamant.exceptions import StoredSpecInvalid
@@ -87,8 +87,12 @@ def refuse_non_scalar_cell(value: Any) -> Any:
     raise PydanticCustomError("cell_type", "Input should be one value (a string, number, boolean or null), not {kind}", {"kind": kind})
 
 
-# A cell of a row sent to predict: see refuse_non_scalar_cell.
-CellValue = Annotated[Any, AfterValidator(refuse_non_scalar_cell)]
+# A cell of a row sent to predict: see refuse_non_scalar_cell (the schema says so to clients too).
+CellValue = Annotated[
+    Any,
+    AfterValidator(refuse_non_scalar_cell),
+    WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "number"}, {"type": "boolean"}, {"type": "null"}]}),
+]
 
 
 class SpecModel(BaseModel):
