@@ -95,7 +95,16 @@ def test_a_text_in_a_numeric_column_is_a_422_naming_the_column_and_row(trained) 
     reply = predict_raw(trained, row_with('"forty-one"'))
     assert reply.status_code == 422 and reply.headers["content-type"].startswith(PROBLEM), reply.text
     [error] = reply.json()["errors"]
-    assert error["column"] == "age" and error["row"] == 1
+    assert error["path"] == "rows.0.age" and error["column"] == "age" and error["row"] == 1
+    assert "forty-one" in error["message"]
+
+
+def test_rows_without_a_column_the_model_needs_name_it(trained) -> None:  # type: ignore[no-untyped-def]
+    client, headers, job_id = trained
+    reply = client.post(f"/v1/jobs/{job_id}/predict", json={"rows": [{"age": 41}]}, headers=headers)
+    assert reply.status_code == 422 and reply.headers["content-type"].startswith(PROBLEM), reply.text
+    [error] = reply.json()["errors"]
+    assert error["path"].startswith("rows") and error["column"] in ROW
 
 
 def test_a_number_longer_than_json_reads_is_a_problem_not_a_500(trained) -> None:  # type: ignore[no-untyped-def]

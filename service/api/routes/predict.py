@@ -5,10 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from adamant.artifacts import local_copy
-from adamant.exceptions import CheckpointError
+from adamant.exceptions import CheckpointError, DatasetError
 from adamant.store import checkpoints as store_checkpoints
 from adamant.store import jobs as store_jobs
 from service.api.deps import CallerDep, SessionDep, SettingsDep
+from service.api.problems import Problem
 from service.api.schemas import PredictRequest, PredictResponse
 from service.scoring import predict_rows, scorer_for
 
@@ -29,4 +30,20 @@ def predict(job_id: str, body: PredictRequest, caller: CallerDep, session: Sessi
     if checkpoint is None:
         raise CheckpointError(f"job {job_id} has no checkpoint to predict with yet")
     scorer = scorer_for(request.app.state.scorers, local_copy(settings, checkpoint.path), checkpoint.sha256)
-    return PredictResponse(job_id=job_id, checkpoint_step=checkpoint.step, predictions=predict_rows(scorer, body.rows, body.top_k))
+    try:
+        predictions = predict_rows(scorer, body.rows, body.top_k)
+    except DatasetError as exc:
+        raise rows_problem(exc) from exc
+    return PredictResponse(job_id=job_id, checkpoint_step=checkpoint.step, predictions=predictions)
+
+
+def rows_problem(error: DatasetError) -> Problem:
+    """A cell the model cannot take, named as the body names it: rows.N.column (rows count from 0
+    here; the scorer's message counts them from 1, as in a table)."""
+    path = "rows"
+    if error.row is not None:
+        path += f".{error.row - 1}"
+    if error.column is not None:
+        path += f".{error.column}"
+    errors = [{"path": path, "message": str(error), "column": error.column, "row": error.row}]
+    return Problem(422, "Invalid request", str(error), kind="validation-error", errors=errors)
