@@ -12,7 +12,9 @@ job id it was sent for.
 from __future__ import annotations
 
 import os
-
+import signal
+import threading
+import time
 from typing import Any
 
 from celery.signals import setup_logging, task_postrun, task_prerun, worker_init, worker_shutting_down
@@ -46,6 +48,28 @@ def _clear_stale_drain_marker(**_: object) -> None:
         os.remove(drain_marker(os.getpid()))
     except FileNotFoundError:
         pass
+
+
+def watch_parent(parent_pid: int, interval_s: float = 1.0) -> threading.Thread:
+    """Warm-shut this worker down (SIGTERM to itself) once `parent_pid` is no longer its parent:
+    a worker started by `python -m service.embedded` must not outlive it, even when that process
+    is killed with no chance to stop it."""
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(interval_s)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    thread = threading.Thread(target=watch, name="parent-watch", daemon=True)
+    thread.start()
+    return thread
+
+
+@worker_init.connect
+def _stop_with_parent(**_: object) -> None:
+    parent = os.environ.get("ADAMANT_PARENT_PID", "")
+    if parent.isdigit():
+        watch_parent(int(parent))
 
 
 @setup_logging.connect
