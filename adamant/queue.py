@@ -44,12 +44,14 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     }
     if settings.broker_url.startswith("filesystem://"):
         folder = settings.broker_folder
-        for part in ("queue", "processed"):
+        for part in ("queue", "processed", "control"):
             (folder / part).mkdir(parents=True, exist_ok=True)
         config["broker_transport_options"] = {
             "data_folder_in": str(folder / "queue"),
             "data_folder_out": str(folder / "queue"),
             "processed_folder": str(folder / "processed"),
+            # The exchange tables; kombu's default is ./control, in whatever folder the process started.
+            "control_folder": str(folder / "control"),
             "store_processed": False,
         }
     elif settings.broker_url.startswith(("redis://", "rediss://")):
