@@ -1,5 +1,5 @@
-"""The service's background sweep: requeue jobs whose lease lapsed, publish what was not sent,
-and drive running sweeps and comparisons (service/sweeps/controller.py).
+"""The service's background loops: requeue jobs whose lease lapsed and publish what was not
+sent (one loop), and drive running sweeps and comparisons (another: service/sweeps/controller.py).
 
 Every ADAMANT_REAPER_INTERVAL_S (2 s): running jobs whose worker stopped heartbeating go
 back to the queue (or fail after max_restarts); then every queued job whose "run job X"
@@ -40,11 +40,27 @@ def sweep_once(sessions, celery, stale_after_s: float) -> dict[str, int]:  # typ
 
 
 async def run_forever(app: FastAPI) -> None:
+    """Reap leases and drive sweeps as two loops side by side: a controller step that is slow
+    (a TPE proposal, a sweep row locked by a cancel, a slow database) must not hold back the
+    requeueing of a job whose worker died."""
+    await asyncio.gather(reap_forever(app), drive_sweeps_forever(app))
+
+
+async def reap_forever(app: FastAPI) -> None:
     settings = app.state.settings
     while True:
         try:
             await asyncio.to_thread(sweep_once, app.state.sessions, app.state.celery, settings.dispatch_stale_s)
-            await asyncio.to_thread(advance_all, app.state.sessions, app.state.celery, settings)
         except Exception as exc:  # the database may be restarting; keep sweeping
             log.warning("sweep failed: %s", exc)
+        await asyncio.sleep(settings.reaper_interval_s)
+
+
+async def drive_sweeps_forever(app: FastAPI) -> None:
+    settings = app.state.settings
+    while True:
+        try:
+            await asyncio.to_thread(advance_all, app.state.sessions, app.state.celery, settings)
+        except Exception as exc:
+            log.warning("sweep controller failed: %s", exc)
         await asyncio.sleep(settings.reaper_interval_s)

@@ -1,11 +1,12 @@
 """Optimizer comparisons: the same spec under several optimizers and seeds, and their table.
 
-An optimizer named without an lr gets its usual default (torch's where it has one: Adam,
-AdamW, AMSGrad and RMSprop 1e-3 / 1e-2, Adagrad 1e-2, Adadelta 1.0; SGD with momentum 0.9 at
-1e-2), so each is compared as a practitioner would first try it; weight decay comes from the
-base spec. The table reports, per optimizer over its seeds: the final and best value of the
-metric (mean and standard deviation), and how long and how many epochs it took to reach the
-target, when one is given.
+An optimizer is compared as torch builds it when given nothing but the parameters: each one's
+own lr, eps and other hyperparameters (TORCH_DEFAULTS; tests/worker/adam check them against
+torch's signatures), so Adadelta runs at its eps 1e-6 and RMSprop at its lr 1e-2, not Adam's.
+What a choice names (`lr`, `overrides`) and the base spec's weight decay win over them. Each
+table row says which hyperparameters its optimizer ran with. The table reports, per optimizer
+over its seeds: the final and best value of the metric (mean and standard deviation), and how
+long and how many epochs it took to reach the target, when one is given.
 """
 
 from __future__ import annotations
@@ -20,15 +21,28 @@ from adamant.store import metrics as store_metrics
 from adamant.store.models import Sweep, Trial
 from service.sweeps.requests import ComparisonRequest, OptimizerChoice
 
-DEFAULT_LR = {"adam": 1e-3, "adamw": 1e-3, "amsgrad": 1e-3, "sgd": 1e-2, "rmsprop": 1e-3, "adagrad": 1e-2, "adadelta": 1.0}
+_ADAM = {"lr": 1e-3, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weight_decay": 0.0}
+# torch.optim's defaults (2.x), in the job spec's names; the service never imports torch.
+TORCH_DEFAULTS: dict[str, dict[str, Any]] = {
+    "adam": _ADAM,
+    "adamw": {**_ADAM, "weight_decay": 0.01},
+    "amsgrad": _ADAM,  # torch.optim.Adam(amsgrad=True)
+    "sgd": {"lr": 1e-3, "momentum": 0.0, "nesterov": False, "weight_decay": 0.0},
+    "rmsprop": {"lr": 1e-2, "alpha": 0.99, "eps": 1e-8, "weight_decay": 0.0},
+    "adagrad": {"lr": 1e-2, "eps": 1e-10, "weight_decay": 0.0},
+    "adadelta": {"lr": 1.0, "rho": 0.9, "eps": 1e-6, "weight_decay": 0.0},
+}
 
 
 def optimizer_block(choice: str | OptimizerChoice, base: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """(label, the spec's `optimizer` block) of one compared optimizer."""
     if isinstance(choice, str):
         choice = OptimizerChoice(name=choice)
-    block = {"name": choice.name, "lr": choice.lr or DEFAULT_LR[choice.name], "weight_decay": base.get("weight_decay", 0.0)}
-    if choice.name == "adamw" and "weight_decay" not in base:
-        block["weight_decay"] = 0.01
+    block = {"name": choice.name, **TORCH_DEFAULTS[choice.name]}
+    if "weight_decay" in base:  # the user's, for every optimizer
+        block["weight_decay"] = base["weight_decay"]
+    if choice.lr is not None:
+        block["lr"] = choice.lr
     block.update(choice.overrides)
     return choice.label or choice.name, block
 
@@ -41,6 +55,12 @@ def comparison_trials(request: ComparisonRequest) -> list[tuple[str, dict[str, A
         for seed in request.seeds:
             out.append((label, {"optimizer": block, "training.seed": seed}))
     return out
+
+
+def _hyperparameters(trial: Trial) -> dict[str, Any]:
+    block = dict((trial.params or {}).get("optimizer") or {})
+    block.pop("name", None)
+    return block
 
 
 def _reached(points: list[Any], target: float, mode: str) -> Any | None:
@@ -64,7 +84,8 @@ def comparison_table(session: Session, sweep: Sweep, trials: list[Trial], reques
     for trial in trials:
         row = rows.setdefault(trial.label or "?", {"optimizer": trial.label, "runs": 0, "finished": 0, "final": [], "best": [],
                                                     "seconds": [], "to_target_s": [], "to_target_epochs": [], "reached": 0,
-                                                    "failed": 0, "error": None})
+                                                    "failed": 0, "error": None,
+                                                    "hyperparameters": _hyperparameters(trial)})
         row["runs"] += 1
         if trial.job_id is None:
             continue
@@ -94,6 +115,7 @@ def comparison_table(session: Session, sweep: Sweep, trials: list[Trial], reques
     for row in rows.values():
         table.append({
             "optimizer": row["optimizer"],
+            "hyperparameters": row["hyperparameters"],  # what the optimizer ran with (its defaults unless given)
             "runs": row["runs"],
             "finished": row["finished"],
             "failed": row["failed"],

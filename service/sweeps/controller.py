@@ -22,10 +22,11 @@ from adamant.spec import JobSpec
 from adamant.store import jobs as store_jobs
 from adamant.store import sweeps as store_sweeps
 from adamant.store import tenants as store_tenants
-from adamant.store.exceptions import InvalidTransition, LimitExceeded
+from adamant.exceptions import AdamantError, SpecError
+from adamant.store.exceptions import InvalidTransition, LimitExceeded, StoreUnavailable
 from adamant.store.models import Sweep, Trial
 from service.api.deps import Caller
-from service.submission import submit
+from service.submission import check_dataset_ref, check_limits, check_model_size_at_submit, submit
 from service.sweeps import search
 from service.sweeps.comparison import comparison_trials
 from service.sweeps.requests import ComparisonRequest, SweepRequest
@@ -33,6 +34,7 @@ from service.sweeps.requests import ComparisonRequest, SweepRequest
 log = logging.getLogger("adamant.sweeps")
 HOLD_S = 60.0
 JOB_TERMINAL = {"succeeded": "complete", "failed": "failed", "cancelled": "cancelled"}
+CONCURRENCY = "max_concurrent_jobs"  # the one tenant limit that clears by waiting
 
 
 def parse(sweep: Sweep) -> SweepRequest | ComparisonRequest:
@@ -78,24 +80,11 @@ def _step(session: Session, celery: Celery, settings: Settings, sweep: Sweep) ->
             _refresh(session, sweep, trial, metric)
     trials = store_sweeps.trials(session, sweep.id)
 
-    # Trials recorded but never submitted (a controller died in between) go first.
-    for trial in trials:
-        if trial.job_id is None and trial.state == "running":
-            _submit_trial(session, celery, settings, caller, sweep, request, trial)
-    active = sum(1 for t in trials if t.state == "running")
-    planned = _planned(request, sweep)
-    while active < request.parallelism and len(trials) < len(planned if planned is not None else range(sweep.total_trials)):
-        number = len(trials)
-        if planned is not None:
-            label, params = planned[number]
-        else:
-            finished = [(t.params, t.value, t.state) for t in trials if t.state in ("complete", "pruned")]
-            label, params = None, search.propose(request, number, finished)  # type: ignore[arg-type]
-        trial = store_sweeps.record_trial(session, sweep.id, number, params=params, label=label)
-        if not _submit_trial(session, celery, settings, caller, sweep, request, trial):
-            break
-        trials = store_sweeps.trials(session, sweep.id)
-        active += 1
+    try:
+        _start_trials(session, celery, settings, caller, sweep, request, trials)
+    except TrialRefused as refused:
+        _fail_refused(session, sweep, refused, mode)
+        return
 
     trials = store_sweeps.trials(session, sweep.id)
     if len(trials) >= sweep.total_trials and all(t.state != "running" for t in trials):
@@ -105,12 +94,55 @@ def _step(session: Session, celery: Celery, settings: Settings, sweep: Sweep) ->
                                   error=None if best else "no trial completed")
 
 
-def _planned(request: SweepRequest | ComparisonRequest, sweep: Sweep) -> list[tuple[str | None, dict[str, Any]]] | None:
-    if isinstance(request, ComparisonRequest):
-        return comparison_trials(request)
-    if request.method == "grid":
-        return [(None, params) for params in search.grid(request)][: sweep.total_trials]
-    return None
+def _start_trials(session: Session, celery: Celery, settings: Settings, caller: Caller, sweep: Sweep,
+                  request: SweepRequest | ComparisonRequest, trials: list[Trial]) -> None:
+    # Trials recorded but never submitted (a controller died in between) go first.
+    for trial in trials:
+        if trial.job_id is None and trial.state == "running":
+            _submit_trial(session, celery, settings, caller, sweep, request, trial)
+    active = sum(1 for t in trials if t.state == "running")
+    planned = comparison_trials(request) if isinstance(request, ComparisonRequest) else None
+    while active < request.parallelism and len(trials) < sweep.total_trials:
+        number = len(trials)
+        if planned is not None:
+            label, params = planned[number]
+        else:  # a grid's combination is computed from its number; random and TPE propose
+            finished = [(t.params, t.value, t.state) for t in trials if t.state in ("complete", "pruned")]
+            label, params = None, search.propose(request, number, finished)  # type: ignore[arg-type]
+        trial = store_sweeps.record_trial(session, sweep.id, number, params=params, label=label)
+        if not _submit_trial(session, celery, settings, caller, sweep, request, trial):
+            break
+        trials = store_sweeps.trials(session, sweep.id)
+        active += 1
+
+
+class TrialRefused(Exception):
+    """The service refused a trial's job for a reason waiting will not change (a tenant limit,
+    the dataset, the storage quota): the sweep fails with it instead of retrying every step."""
+
+    def __init__(self, number: int, cause: AdamantError) -> None:
+        super().__init__(f"trial {number} was refused: {cause}")
+        self.number = number
+        self.cause = cause
+
+
+def _fail_refused(session: Session, sweep: Sweep, refused: TrialRefused, mode: str) -> None:
+    store_sweeps.update_trial(session, sweep.id, refused.number, state="failed")
+    _cancel_children(session, sweep.tenant_id, sweep)  # the others would run for a sweep that has ended
+    best = best_trial(store_sweeps.trials(session, sweep.id), mode)
+    store_sweeps.finish_sweep(session, sweep.id, "failed", best_trial=best.number if best else None, error=str(refused))
+    log.warning("sweep %s: %s", sweep.id, refused)
+
+
+def check_base(session: Session, settings: Settings, caller: Caller, request: SweepRequest | ComparisonRequest) -> None:
+    """Refuse a sweep whose base spec no trial could be submitted with (the tenant's limits,
+    the dataset reference) before it exists: a 422 naming the field under `base`."""
+    try:
+        check_dataset_ref(session, settings, caller.tenant_id, request.base)
+        check_limits(session, caller.tenant_id, request.base, max_epochs=caller.max_epochs, max_run_time_s=caller.max_run_time_s)
+        check_model_size_at_submit(session, settings, caller.tenant_id, request.base)
+    except SpecError as exc:
+        raise SpecError(exc.reason, path=f"base.{exc.path}" if exc.path else "base") from exc
 
 
 def _child_spec(request: SweepRequest | ComparisonRequest, sweep: Sweep, trial: Trial) -> JobSpec:
@@ -133,8 +165,14 @@ def _submit_trial(session: Session, celery: Celery, settings: Settings, caller: 
         return True
     try:
         job, _ = submit(session, celery, settings, caller, spec, idempotency_key=f"{sweep.id}:trial:{trial.number}")
-    except LimitExceeded:
-        return False  # the tenant is at its concurrency cap: next step
+    except LimitExceeded as exc:
+        if exc.limit == CONCURRENCY:
+            return False  # the tenant is at its concurrency cap: a job that ends frees a slot for the next step
+        raise TrialRefused(trial.number, exc) from exc
+    except StoreUnavailable:
+        raise  # the database is restarting: the next step tries again
+    except AdamantError as exc:  # SpecError, DatasetError, QuotaExceeded, IdempotencyConflict: the same next time
+        raise TrialRefused(trial.number, exc) from exc
     store_sweeps.update_trial(session, sweep.id, trial.number, job_id=job.id)
     return True
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from adamant import asha
 from adamant.metric_names import METRICS_BY_TASK, monitorable
@@ -16,6 +19,7 @@ SEARCHABLE = {
     "optimizer.decoupled_weight_decay", "optimizer.amsgrad", "schedule.type", "schedule.warmup_epochs",
     "training.batch_size", "model.dropout", "model.hidden", "model.embedding_dim", "model.regularization",
 }
+MAX_TRIALS = 200  # per sweep; a grid may not have more combinations than its sweep runs
 
 
 class Strict(BaseModel):
@@ -55,6 +59,12 @@ class Choice(Strict):
 Distribution = Annotated[LogUniform | Uniform | Choice, Field(discriminator="type")]
 
 
+def grid_size(space: Mapping[str, Any]) -> int:
+    """How many combinations a grid over `space` has: counted, never enumerated (10 paths of
+    100 values are 10^20 of them)."""
+    return math.prod(len(distribution.values) for distribution in space.values())
+
+
 class ASHA(Strict):
     """Asynchronous successive halving: at rungs of grace_epochs·η^k, a trial whose metric is not
     in the top 1/η of the values seen at that rung is stopped (Li et al., 2020; the rule of
@@ -70,7 +80,7 @@ class SweepRequest(Strict):
     base: JobSpec
     space: dict[str, Distribution] = Field(..., min_length=1, max_length=10, description="job spec path -> distribution")
     method: Literal["grid", "random", "tpe"] = "random"
-    trials: int = Field(12, ge=1, le=200)
+    trials: int = Field(12, ge=1, le=MAX_TRIALS, description="random/tpe: 12 by default; grid: every combination")
     parallelism: int = Field(2, ge=1, le=20)
     metric: str | None = Field(None, description="default: the task's metric (val_auc, val_rmse, ...)")
     mode: Literal["min", "max"] | None = None
@@ -84,8 +94,26 @@ class SweepRequest(Strict):
             raise ValueError(f"cannot search over {bad}; searchable: {sorted(SEARCHABLE)}")
         if self.method == "grid" and not all(isinstance(d, Choice) for d in self.space.values()):
             raise ValueError("grid search needs a 'choice' list for every parameter")
+        if self.method == "grid":
+            self._fit_grid()
         refuse_unreported_metric(self.base.task, self.metric, ("metric",))
         return self
+
+    def _fit_grid(self) -> None:
+        """A grid runs every combination once: `trials` defaults to their count and may not be
+        below it (a silently truncated grid would only ever vary its last paths)."""
+        combinations = grid_size(self.space)
+        limit = self.trials if "trials" in self.model_fields_set else MAX_TRIALS
+        if combinations > limit:
+            bound = f"trials ({self.trials})" if limit == self.trials else f"the {MAX_TRIALS} trials a sweep may run"
+            fix = f"set trials to {combinations} or list fewer values" if combinations <= MAX_TRIALS else "list fewer values"
+            error = PydanticCustomError(
+                "grid_too_large", "the grid has {combinations} combinations, more than {bound}: {fix}",
+                {"combinations": combinations, "bound": bound, "fix": fix},
+            )
+            raise ValidationError.from_exception_data(
+                type(self).__name__, [InitErrorDetails(type=error, loc=("space",), input=combinations)])
+        self.trials = combinations
 
     @property
     def objective(self) -> tuple[str, str]:

@@ -6,22 +6,30 @@ controller after a crash proposes what the old one would have.
 
 from __future__ import annotations
 
-import itertools
 import math
 import random
 from typing import Any
 
-from service.sweeps.requests import Choice, LogUniform, SweepRequest, Uniform
+from service.sweeps.requests import Choice, LogUniform, SweepRequest, Uniform, grid_size
 
 
-def grid(request: SweepRequest) -> list[dict[str, Any]]:
+def grid_point(request: SweepRequest, number: int) -> dict[str, Any]:
+    """The grid's combination `number`, in itertools.product order over the sorted paths (the
+    last path varies fastest), computed from the number alone: the grid is never built."""
     names = sorted(request.space)
-    values = [request.space[n].values for n in names]  # type: ignore[union-attr]
-    return [dict(zip(names, combo)) for combo in itertools.product(*values)]
+    if not 0 <= number < grid_size(request.space):
+        raise IndexError(f"the grid has no combination {number}")
+    point: dict[str, Any] = {}
+    for name in reversed(names):  # mixed radix: each path's value count is its digit's base
+        values = request.space[name].values  # type: ignore[union-attr]
+        number, digit = divmod(number, len(values))
+        point[name] = values[digit]
+    return {name: point[name] for name in names}
 
 
 def total_trials(request: SweepRequest) -> int:
-    return min(request.trials, len(grid(request))) if request.method == "grid" else request.trials
+    """A grid runs each combination once (the request refuses a grid larger than its trials)."""
+    return min(request.trials, grid_size(request.space)) if request.method == "grid" else request.trials
 
 
 def _sample(rng: random.Random, distribution: Any) -> Any:
@@ -35,7 +43,7 @@ def _sample(rng: random.Random, distribution: Any) -> Any:
 def propose(request: SweepRequest, number: int, finished: list[tuple[dict[str, Any], float | None, str]]) -> dict[str, Any]:
     """The configuration of trial `number`, given (params, value, state) of the trials so far."""
     if request.method == "grid":
-        return grid(request)[number]
+        return grid_point(request, number)
     if request.method == "random" or not any(value is not None for _, value, _ in finished):
         rng = random.Random(request.seed * 100_003 + number)
         return {name: _sample(rng, request.space[name]) for name in sorted(request.space)}

@@ -73,6 +73,7 @@ def _start(request: Request, caller: Caller, body: SweepRequest | ComparisonRequ
     else:
         total = len(comparison_trials(body))
     with state.sessions() as session:
+        controller.check_base(session, state.settings, caller, body)
         sweep = store_sweeps.create_sweep(session, caller.tenant_id, kind=kind, name=body.name,
                                           request=body.model_dump(mode="json"), total_trials=total)
     controller.advance(state.sessions, state.celery, state.settings, sweep.id)  # the first trials start now
