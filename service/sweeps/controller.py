@@ -12,17 +12,16 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
 
 from celery import Celery
 from sqlalchemy.orm import Session
 
+from adamant.exceptions import AdamantError, SpecError
 from adamant.settings import Settings
 from adamant.spec import JobSpec
 from adamant.store import jobs as store_jobs
 from adamant.store import sweeps as store_sweeps
 from adamant.store import tenants as store_tenants
-from adamant.exceptions import AdamantError, SpecError
 from adamant.store.exceptions import InvalidTransition, LimitExceeded, StoreUnavailable
 from adamant.store.models import Sweep, Trial
 from service.api.deps import Caller
