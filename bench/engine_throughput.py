@@ -29,8 +29,8 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from adamant.datasets import get_builtin
-from adamant.spec import JobSpec
 from adamant.preparation import PreparedData, prepare_training_data
+from adamant.spec import JobSpec
 from worker.engine.metrics import auc
 from worker.engine.reporting import NullReporter
 from worker.engine.setup import build_setup
@@ -153,7 +153,12 @@ def measure(repeats: int, epochs: int) -> dict:
     for row in rows:
         row["engine_ratio"] = engine / row["samples_per_s"]
     return {
-        "machine": {"cpu": cpu_name(), "threads": torch.get_num_threads(), "torch": torch.__version__, "device": torch.cuda.get_device_name() if DEVICE.type == "cuda" else "cpu"},
+        "machine": {
+            "cpu": cpu_name(),
+            "threads": torch.get_num_threads(),
+            "torch": torch.__version__,
+            "device": torch.cuda.get_device_name() if DEVICE.type == "cuda" else "cpu",
+        },
         "workload": {"rows": len(data.train_rows), "features": data.n_features, "epochs": epochs, "batch": BATCH, "hidden": HIDDEN, "repeats": repeats},
         "rows": rows,
     }

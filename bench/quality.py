@@ -27,8 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from adamant.datasets import get_builtin
-from adamant.datasets import cdnow
+from adamant.datasets import cdnow, get_builtin
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
@@ -62,8 +61,8 @@ def adamant_train(spec: dict, run_dir: Path) -> tuple[dict, float]:
 def bank_marketing(work: Path) -> dict:
     from sklearn.ensemble import HistGradientBoostingClassifier
 
-    from adamant.spec import JobSpec
     from adamant.preparation import prepare_training_data
+    from adamant.spec import JobSpec
     from worker.engine.metrics import auc
 
     spec = json.loads((EXAMPLES / "bank-marketing-propensity.json").read_text())

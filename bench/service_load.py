@@ -22,7 +22,6 @@ import json
 import os
 import re
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -33,7 +32,7 @@ from pathlib import Path
 import httpx
 
 sys.path.append(str(Path(__file__).resolve().parents[1] / "tests"))
-from support.stack import Stack, drop_pg_database, free_port, make_stack, wait_for_status  # noqa: E402
+from support.stack import drop_pg_database, free_port, make_stack, wait_for_status  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SPEC = {
@@ -203,7 +202,10 @@ def print_table(r: dict) -> None:
     print(f"submit -> running (HTTP POST until a poll shows running): p50 {s['p50']:.1f} ms  p99 {s['p99']:.1f} ms  (n={s['n']})")
     if "post_p50" in s:
         print(f"  of which the POST itself:                                p50 {s['post_p50']:.1f} ms  p99 {s['post_p99']:.1f} ms")
-        print(f"  of which answered -> a poll shows running:               p50 {s['claim_p50']:.1f} ms  p99 {s['claim_p99']:.1f} ms  (max of the sum {s['max']:.1f} ms)")
+        print(
+            f"  of which answered -> a poll shows running:               p50 {s['claim_p50']:.1f} ms"
+            f"  p99 {s['claim_p99']:.1f} ms  (max of the sum {s['max']:.1f} ms)"
+        )
     print(f"bare Celery round trip (apply_async -> task starts):      p50 {c['p50']:.1f} ms  p99 {c['p99']:.1f} ms  (n={c['n']})")
     bare = r["bare_fastapi"]["req_per_s"]
     print(f"{'endpoint':<44} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'vs bare':>8} {'non-2xx':>8}")

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -14,20 +14,30 @@ from fastapi.responses import FileResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import select
 
+from adamant.logging_setup import configure_logging
 from adamant.queue import make_celery
 from adamant.settings import Settings, get_settings
 from adamant.store import migrate
 from adamant.store.db import engine_for, make_session_factory
-from adamant.logging_setup import configure_logging
 from service import bootstrap, prometheus, reaper
 from service.api import openapi, problems
 from service.api.deps import AuthFailures, RevocationWatch
-from service.events import EventStreams
-from service.snapshots import JobSnapshots
 from service.api.routes import (
-    artifacts, checkpoints, datasets, health, jobs, keys, metrics, predict, predictions, sweeps, tenants,
+    artifacts,
+    checkpoints,
+    datasets,
+    health,
+    jobs,
+    keys,
+    metrics,
+    predict,
+    predictions,
+    sweeps,
+    tenants,
 )
 from service.early_auth import EarlyAuth
+from service.events import EventStreams
+from service.snapshots import JobSnapshots
 from service.upload_limit import UploadLimit
 
 log = logging.getLogger("adamant.service")

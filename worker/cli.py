@@ -20,12 +20,12 @@ from rich.table import Table
 
 from adamant.datasets import read_table
 from adamant.exceptions import AdamantError
+from adamant.scoring import load_scorer, score_frame
 from adamant.spec import JobSpec
 from worker.engine import reporting
 from worker.engine.reporting import CheckpointInfo, JsonlMetricsWriter, MetricPoint
 from worker.engine.run import run_training
 from worker.engine.tensorboard import TensorBoardReporter
-from adamant.scoring import load_scorer, score_frame
 
 console = Console(stderr=True)
 

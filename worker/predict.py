@@ -28,8 +28,8 @@ import torch
 from torch import nn
 
 from adamant.exceptions import DatasetError
+from adamant.preparation.preprocessing import PreparedRows, Preprocessing
 from adamant.spec import JobSpec
-from adamant.preparation.preprocessing import Preprocessing, PreparedRows
 from worker.engine import checkpoints as ckpt
 from worker.models import ModelShape, SegmentAutoencoder, build_model
 

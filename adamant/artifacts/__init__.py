@@ -21,8 +21,8 @@ from adamant.artifacts.stores import (
     ArtifactStoreError,
     FsspecArtifacts,
     LocalArtifacts,
-    artifact_store,
     artifact_mirror,
+    artifact_store,
     local_copy,
     publish,
 )

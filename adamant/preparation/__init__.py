@@ -2,7 +2,7 @@
 
 from adamant.preparation.columns import ColumnSelection, select_columns
 from adamant.preparation.prepare import PreparedData, prepare_training_data
-from adamant.preparation.preprocessing import Preprocessing, PreparedRows
+from adamant.preparation.preprocessing import PreparedRows, Preprocessing
 from adamant.preparation.split import split_rows
 
 __all__ = [

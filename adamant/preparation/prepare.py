@@ -18,12 +18,12 @@ import pandas as pd
 
 from adamant.datasets.readers import ROW_CONVENTION
 from adamant.exceptions import DatasetError
-from adamant.spec import CLASSIFICATION_TASKS, JobSpec, Task
 from adamant.preparation.cells import first_row, to_keys
 from adamant.preparation.columns import select_columns
 from adamant.preparation.preprocessing import Preprocessing, fit_preprocessing
 from adamant.preparation.split import split_by_column, split_rows
 from adamant.preparation.targets import TargetEncoding, fit_classes, fit_rating, fit_regression, target_numbers
+from adamant.spec import CLASSIFICATION_TASKS, JobSpec, Task
 
 
 @dataclass

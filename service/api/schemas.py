@@ -211,7 +211,10 @@ class TenantCreate(BaseModel):
     max_concurrent_jobs: ConcurrentJobs | None = Field(None, description="queued + running; default ADAMANT_DEFAULT_MAX_CONCURRENT_JOBS")
     max_epochs: Epochs = Field(1000, description="the most epochs one job may ask for")
     max_run_time_s: RunTime = Field(24 * 3600, description="the longest one job may run")
-    max_artifact_bytes: ArtifactBytes | None = Field(None, description="bytes kept (checkpoints, uploads, scoring outputs); default ADAMANT_ARTIFACT_QUOTA_BYTES (none: unlimited)")
+    max_artifact_bytes: ArtifactBytes | None = Field(
+        None,
+        description="bytes kept (checkpoints, uploads, scoring outputs); default ADAMANT_ARTIFACT_QUOTA_BYTES (none: unlimited)",
+    )
     max_datasets: Datasets | None = Field(None, description="uploaded datasets kept; default ADAMANT_DEFAULT_MAX_DATASETS")
 
 

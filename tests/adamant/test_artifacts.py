@@ -14,8 +14,8 @@ from adamant.artifacts import (
     ArtifactStoreError,
     FsspecArtifacts,
     LocalArtifacts,
-    artifact_store,
     artifact_mirror,
+    artifact_store,
 )
 
 

@@ -10,7 +10,17 @@ from sqlalchemy.orm import Session
 
 from adamant.artifacts import LocalArtifacts
 from adamant.settings import Settings
-from adamant.store import JobStatus, claim_job, create_tenant, finish_job, make_engine, make_session_factory, record_checkpoint, submit_job, upgrade
+from adamant.store import (
+    JobStatus,
+    claim_job,
+    create_tenant,
+    finish_job,
+    make_engine,
+    make_session_factory,
+    record_checkpoint,
+    submit_job,
+    upgrade,
+)
 from adamant.store.checkpoints import list_checkpoints, tenant_checkpoint_bytes
 from adamant.store.tenants import set_artifact_quota
 from service.api.problems import Problem

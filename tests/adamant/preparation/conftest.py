@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 
 from adamant.datasets import get_builtin, read_table
-from adamant.spec import JobSpec
 from adamant.preparation import PreparedData, prepare_training_data
+from adamant.spec import JobSpec
 
 MODEL_FOR_TASK = {
     "binary_classification": {"type": "mlp"},

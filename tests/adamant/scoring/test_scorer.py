@@ -22,11 +22,11 @@ from adamant.preparation import prepare_training_data
 from adamant.scoring import load_scorer, score_frame, score_rows
 from adamant.scoring.scorer import model_outputs
 from adamant.spec import JobSpec
+from tests.conftest import synthetic_customers
+from worker import predict
 from worker.engine.reporting import RecordingReporter
 from worker.engine.setup import build_setup
 from worker.engine.trainer import train
-from tests.conftest import synthetic_customers
-from worker import predict
 from worker.predict import load_trained_model, predict_frame
 
 REPO = Path(__file__).resolve().parents[3]
