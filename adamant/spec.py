@@ -10,7 +10,16 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, WithJsonSchema, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    WithJsonSchema,
+    model_validator,
+)
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from adamant.exceptions import StoredSpecInvalid
@@ -64,6 +73,22 @@ def refuse_non_finite(value: Any) -> Any:
     return value
 
 
+def refuse_non_number(value: Any) -> Any:
+    """A number field takes a JSON number: `true` is not 1 and `"3"` is not 3.
+
+    pydantic's lax mode would read both as numbers (a boolean is an int in Python), so a client's
+    slip silently became a setting; the JSON schema says integer/number and the API holds to it."""
+    if isinstance(value, (bool, str, bytes)):
+        kind = "a boolean" if isinstance(value, bool) else "a string"
+        raise PydanticCustomError("number_type", "Input should be a JSON number, not {kind}", {"kind": kind})
+    return value
+
+
+# Number fields of anything a user sends: as int/float, minus the coercions JSON never means.
+Int = Annotated[int, BeforeValidator(refuse_non_number)]
+Float = Annotated[float, BeforeValidator(refuse_non_number)]
+
+
 # A free-form JSON value (sweep choices, optimizer overrides) held to the same rule as typed floats.
 FiniteJSON = Annotated[Any, AfterValidator(refuse_non_finite)]
 
@@ -102,8 +127,8 @@ class SpecModel(BaseModel):
 
 
 class ValidationSplit(SpecModel):
-    fraction: float = Field(0.2, gt=0.0, lt=1.0, description="Share of rows held out.")
-    seed: int = Field(0, ge=0, description="Seed of the split; the same seed gives the same rows.")
+    fraction: Float = Field(0.2, gt=0.0, lt=1.0, description="Share of rows held out.")
+    seed: Int = Field(0, ge=0, description="Seed of the split; the same seed gives the same rows.")
     stratify: bool = Field(True, description="Keep class shares equal in both parts (classification).")
     column: str | None = Field(
         None,
@@ -145,21 +170,21 @@ Activation = Literal["relu", "gelu", "tanh", "silu", "leaky_relu"]
 
 class MLPModel(SpecModel):
     type: Literal["mlp"] = "mlp"
-    hidden: list[Annotated[int, Field(ge=1, le=4096)]] = Field(default_factory=lambda: [64, 32], max_length=8)
+    hidden: list[Annotated[Int, Field(ge=1, le=4096)]] = Field(default_factory=lambda: [64, 32], max_length=8)
     activation: Activation = "relu"
-    dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    dropout: Float = Field(0.0, ge=0.0, lt=1.0)
     batch_norm: bool = False
 
 
 class MatrixFactorizationModel(SpecModel):
     type: Literal["matrix_factorization"] = "matrix_factorization"
-    embedding_dim: int = Field(32, ge=1, le=1024)
+    embedding_dim: Int = Field(32, ge=1, le=1024)
     biases: bool = True
-    ncf_hidden: list[Annotated[int, Field(ge=1, le=4096)]] = Field(
+    ncf_hidden: list[Annotated[Int, Field(ge=1, le=4096)]] = Field(
         default_factory=list, max_length=6, description="Layers of a neural-CF head; empty = dot product."
     )
-    dropout: float = Field(0.0, ge=0.0, lt=1.0)
-    regularization: float = Field(
+    dropout: Float = Field(0.0, ge=0.0, lt=1.0)
+    regularization: Float = Field(
         0.0,
         ge=0.0,
         le=100.0,
@@ -173,9 +198,9 @@ class MatrixFactorizationModel(SpecModel):
 
 class AutoencoderModel(SpecModel):
     type: Literal["autoencoder"] = "autoencoder"
-    hidden: list[Annotated[int, Field(ge=1, le=4096)]] = Field(default_factory=lambda: [16], max_length=6)
-    latent_dim: int = Field(2, ge=1, le=256)
-    segments: int = Field(5, ge=2, le=100, description="Number of customer segments (k of k-means on the latent space).")
+    hidden: list[Annotated[Int, Field(ge=1, le=4096)]] = Field(default_factory=lambda: [16], max_length=6)
+    latent_dim: Int = Field(2, ge=1, le=256)
+    segments: Int = Field(5, ge=2, le=100, description="Number of customer segments (k of k-means on the latent space).")
     activation: Activation = "relu"
 
 
@@ -197,19 +222,19 @@ ADAM_FAMILY = ("adam", "adamw", "amsgrad")
 
 class OptimizerSpec(SpecModel):
     name: OptimizerName = Field("adam", description="adamw = adam with decoupled decay; amsgrad = adam with amsgrad.")
-    lr: float = Field(1e-3, gt=0.0, le=10.0)
-    beta1: float = Field(0.9, ge=0.0, lt=1.0)
-    beta2: float = Field(0.999, ge=0.0, lt=1.0)
-    eps: float = Field(1e-8, gt=0.0, le=1.0)
-    weight_decay: float = Field(0.0, ge=0.0, le=10.0)
+    lr: Float = Field(1e-3, gt=0.0, le=10.0)
+    beta1: Float = Field(0.9, ge=0.0, lt=1.0)
+    beta2: Float = Field(0.999, ge=0.0, lt=1.0)
+    eps: Float = Field(1e-8, gt=0.0, le=1.0)
+    weight_decay: Float = Field(0.0, ge=0.0, le=10.0)
     decoupled_weight_decay: bool = Field(False, description="AdamW: decay θ by lr·λ outside the gradient.")
     amsgrad: bool = False
     decay_all_params: bool = Field(False, description="Also decay biases, norm layers and embeddings.")
     implementation: Literal["auto", "reference", "multi_tensor", "fused"] = "auto"
-    momentum: float = Field(0.9, ge=0.0, lt=1.0, description="SGD momentum; RMSprop momentum is 0.")
+    momentum: Float = Field(0.9, ge=0.0, lt=1.0, description="SGD momentum; RMSprop momentum is 0.")
     nesterov: bool = False
-    alpha: float = Field(0.99, ge=0.0, lt=1.0, description="RMSprop smoothing constant.")
-    rho: float = Field(0.9, ge=0.0, lt=1.0, description="Adadelta decay.")
+    alpha: Float = Field(0.99, ge=0.0, lt=1.0, description="RMSprop smoothing constant.")
+    rho: Float = Field(0.9, ge=0.0, lt=1.0, description="Adadelta decay.")
 
     @property
     def is_adam(self) -> bool:
@@ -231,44 +256,44 @@ class ScheduleSpec(SpecModel):
     """A learning-rate multiplier over time, measured in (fractional) epochs."""
 
     type: ScheduleType = "constant"
-    warmup_epochs: float = Field(0.0, ge=0.0, le=1000.0, description="Linear warm-up: step k of the first W steps runs at (k+1)/W of the lr.")
-    gamma: float = Field(0.1, gt=0.0, le=1.0, description="step: factor per step_epochs; exponential: factor per epoch.")
-    step_epochs: float = Field(10.0, gt=0.0, description="step: epochs between decays.")
-    decay_rate: float = Field(1.0, gt=0.0, description="inverse_time: lr / (1 + decay_rate·epoch).")
-    min_lr_ratio: float = Field(0.0, ge=0.0, le=1.0, description="cosine/cyclic: floor as a share of lr.")
-    cycle_epochs: float = Field(2.0, gt=0.0, description="cyclic: length of one triangle.")
-    pct_start: float = Field(0.3, gt=0.0, lt=1.0, description="one_cycle: share of training spent rising.")
-    div_factor: float = Field(25.0, ge=1.0, description="one_cycle: starting lr = lr / div_factor.")
-    final_div_factor: float = Field(1e4, ge=1.0, description="one_cycle: final lr = start / final_div_factor.")
+    warmup_epochs: Float = Field(0.0, ge=0.0, le=1000.0, description="Linear warm-up: step k of the first W steps runs at (k+1)/W of the lr.")
+    gamma: Float = Field(0.1, gt=0.0, le=1.0, description="step: factor per step_epochs; exponential: factor per epoch.")
+    step_epochs: Float = Field(10.0, gt=0.0, description="step: epochs between decays.")
+    decay_rate: Float = Field(1.0, gt=0.0, description="inverse_time: lr / (1 + decay_rate·epoch).")
+    min_lr_ratio: Float = Field(0.0, ge=0.0, le=1.0, description="cosine/cyclic: floor as a share of lr.")
+    cycle_epochs: Float = Field(2.0, gt=0.0, description="cyclic: length of one triangle.")
+    pct_start: Float = Field(0.3, gt=0.0, lt=1.0, description="one_cycle: share of training spent rising.")
+    div_factor: Float = Field(25.0, ge=1.0, description="one_cycle: starting lr = lr / div_factor.")
+    final_div_factor: Float = Field(1e4, ge=1.0, description="one_cycle: final lr = start / final_div_factor.")
 
 
 class EarlyStoppingSpec(SpecModel):
-    patience: int = Field(5, ge=1, le=10_000, description="Evaluations without improvement before stopping.")
-    min_delta: float = Field(0.0, ge=0.0)
+    patience: Int = Field(5, ge=1, le=10_000, description="Evaluations without improvement before stopping.")
+    min_delta: Float = Field(0.0, ge=0.0)
 
 
 class TrainingSpec(SpecModel):
-    epochs: int = Field(10, ge=1, le=10_000)
-    batch_size: int = Field(256, ge=1, le=1_000_000)
-    seed: int = Field(0, ge=0, le=2**31 - 1)
+    epochs: Int = Field(10, ge=1, le=10_000)
+    batch_size: Int = Field(256, ge=1, le=1_000_000)
+    seed: Int = Field(0, ge=0, le=2**31 - 1)
     monitor: str | None = Field(None, description="Metric for best checkpoint and early stopping; default per task.")
     monitor_mode: Literal["min", "max"] | None = None
     early_stopping: EarlyStoppingSpec | None = None
-    grad_clip_norm: float | None = Field(None, gt=0.0)
-    time_limit_s: float | None = Field(None, gt=0.0, le=7 * 24 * 3600)
-    eval_every_epochs: int = Field(1, ge=1, le=10_000)
-    log_every_steps: int = Field(10, ge=1, le=1_000_000, description="Steps between training-metric points.")
+    grad_clip_norm: Float | None = Field(None, gt=0.0)
+    time_limit_s: Float | None = Field(None, gt=0.0, le=7 * 24 * 3600)
+    eval_every_epochs: Int = Field(1, ge=1, le=10_000)
+    log_every_steps: Int = Field(10, ge=1, le=1_000_000, description="Steps between training-metric points.")
 
 
 class CheckpointSpec(SpecModel):
-    every_epochs: int = Field(1, ge=1, le=10_000)
-    keep_last: int = Field(3, ge=1, le=100)
+    every_epochs: Int = Field(1, ge=1, le=10_000)
+    keep_last: Int = Field(3, ge=1, le=100)
     keep_best: bool = True
 
 
 class ResourceSpec(SpecModel):
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    priority: int = Field(5, ge=0, le=9, description="0 lowest, 9 highest.")
+    priority: Int = Field(5, ge=0, le=9, description="0 lowest, 9 highest.")
 
 
 class JobSpec(SpecModel):
@@ -282,7 +307,7 @@ class JobSpec(SpecModel):
     checkpointing: CheckpointSpec = Field(default_factory=CheckpointSpec)
     resources: ResourceSpec = Field(default_factory=ResourceSpec)
     init_from: str | None = Field(None, max_length=200, description="A job id whose best checkpoint warm-starts this one.")
-    max_restarts: int = Field(3, ge=0, le=20, description="Infrastructure failures retried before the job fails.")
+    max_restarts: Int = Field(3, ge=0, le=20, description="Infrastructure failures retried before the job fails.")
 
     @model_validator(mode="after")
     def _parts_fit_together(self) -> JobSpec:

@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from adamant.spec import DatasetSpec, SpecModel, Task
+from adamant.spec import DatasetSpec, Int, SpecModel, Task
 
 OutputFormat = Literal["csv", "parquet"]
 
@@ -42,10 +42,10 @@ class ScoringRequest(SpecModel):
         max_length=200,
         description="The table's column that identifies each row in the output; default: the model's id column, else the row number.",
     )
-    top_k: int = Field(10, ge=1, le=1000, description="Recommenders given rows with only a user: items per user.")
+    top_k: Int = Field(10, ge=1, le=1000, description="Recommenders given rows with only a user: items per user.")
     checkpoint: str = Field("best", min_length=1, max_length=40, description="`best` or a checkpoint id of the job.")
     name: str | None = Field(None, max_length=200)
-    max_restarts: int = Field(2, ge=0, le=10, description="Attempts after a lost worker before the job fails.")
+    max_restarts: Int = Field(2, ge=0, le=10, description="Attempts after a lost worker before the job fails.")
 
 
 class ScoringJobSpec(ScoringRequest):

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from adamant.spec import CellValue
+from adamant.spec import CellValue, Float, Int
 
 
 def iso(value: Any) -> str | None:
@@ -180,7 +180,7 @@ class PredictRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     # Each cell one JSON scalar a float64 can hold: a list, an object, NaN or 10**400 is a 422 naming rows.N.column.
     rows: list[dict[str, CellValue]] = Field(..., min_length=1, max_length=10_000)
-    top_k: int = Field(10, ge=1, le=1000)
+    top_k: Int = Field(10, ge=1, le=1000)
     checkpoint: str = Field("best", description="'best' or a checkpoint id")
 
 
@@ -198,11 +198,11 @@ class ValidationReport(Out):
 
 
 # A tenant's limits, the same bounds whether set at creation or changed later.
-ConcurrentJobs = Annotated[int, Field(ge=1, le=1000)]
-Epochs = Annotated[int, Field(ge=1, le=100_000)]
-RunTime = Annotated[int, Field(ge=60, le=30 * 24 * 3600)]
-ArtifactBytes = Annotated[int, Field(ge=0)]
-Datasets = Annotated[int, Field(ge=0, le=1_000_000)]
+ConcurrentJobs = Annotated[Int, Field(ge=1, le=1000)]
+Epochs = Annotated[Int, Field(ge=1, le=100_000)]
+RunTime = Annotated[Int, Field(ge=60, le=30 * 24 * 3600)]
+ArtifactBytes = Annotated[Int, Field(ge=0)]
+Datasets = Annotated[Int, Field(ge=0, le=1_000_000)]
 
 
 class TenantCreate(BaseModel):
@@ -257,7 +257,7 @@ class ApiKeyCreate(BaseModel):
 
 class ApiKeyRotate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    grace_s: float = Field(0.0, ge=0, le=7 * 24 * 3600, allow_inf_nan=False,
+    grace_s: Float = Field(0.0, ge=0, le=7 * 24 * 3600, allow_inf_nan=False,
                            description="how long the old key keeps working (0: it stops now)")
 
 

@@ -11,7 +11,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from adamant import asha
 from adamant.metric_names import METRICS_BY_TASK, monitorable
-from adamant.spec import FiniteJSON, JobSpec, OptimizerName, raise_field_errors
+from adamant.spec import FiniteJSON, Float, Int, JobSpec, OptimizerName, raise_field_errors
 
 # Paths into the job spec a sweep may search over.
 SEARCHABLE = {
@@ -29,8 +29,8 @@ class Strict(BaseModel):
 
 class LogUniform(Strict):
     type: Literal["log_uniform"] = "log_uniform"
-    low: float = Field(..., gt=0)
-    high: float = Field(..., gt=0)
+    low: Float = Field(..., gt=0)
+    high: Float = Field(..., gt=0)
 
     @model_validator(mode="after")
     def _ordered(self) -> LogUniform:
@@ -41,8 +41,8 @@ class LogUniform(Strict):
 
 class Uniform(Strict):
     type: Literal["uniform"] = "uniform"
-    low: float
-    high: float
+    low: Float
+    high: Float
 
     @model_validator(mode="after")
     def _ordered(self) -> Uniform:
@@ -71,8 +71,8 @@ class ASHA(Strict):
     Optuna's SuccessiveHalvingPruner)."""
 
     type: Literal["asha"] = "asha"
-    grace_epochs: int = Field(1, ge=1, le=1000)
-    reduction_factor: int = Field(3, ge=2, le=10)
+    grace_epochs: Int = Field(1, ge=1, le=1000)
+    reduction_factor: Int = Field(3, ge=2, le=10)
 
 
 class SweepRequest(Strict):
@@ -80,12 +80,12 @@ class SweepRequest(Strict):
     base: JobSpec
     space: dict[str, Distribution] = Field(..., min_length=1, max_length=10, description="job spec path -> distribution")
     method: Literal["grid", "random", "tpe"] = "random"
-    trials: int = Field(12, ge=1, le=MAX_TRIALS, description="random/tpe: 12 by default; grid: every combination")
-    parallelism: int = Field(2, ge=1, le=20)
+    trials: Int = Field(12, ge=1, le=MAX_TRIALS, description="random/tpe: 12 by default; grid: every combination")
+    parallelism: Int = Field(2, ge=1, le=20)
     metric: str | None = Field(None, description="default: the task's metric (val_auc, val_rmse, ...)")
     mode: Literal["min", "max"] | None = None
     early_stopping: ASHA | None = None
-    seed: int = Field(0, ge=0)
+    seed: Int = Field(0, ge=0)
 
     @model_validator(mode="after")
     def _searchable(self) -> SweepRequest:
@@ -122,14 +122,14 @@ class SweepRequest(Strict):
 
 class OptimizerChoice(Strict):
     name: OptimizerName
-    lr: float | None = Field(None, gt=0, le=10)
+    lr: Float | None = Field(None, gt=0, le=10)
     label: str | None = Field(None, max_length=100)
     overrides: dict[str, FiniteJSON] = Field(default_factory=dict, description="other optimizer fields")
 
 
 class Target(Strict):
     metric: str
-    value: float
+    value: Float
 
 
 def refuse_unreported_metric(task: str, metric: str | None, loc: tuple[str, ...]) -> None:
@@ -145,8 +145,8 @@ class ComparisonRequest(Strict):
     optimizers: list[OptimizerName | OptimizerChoice] = Field(
         default_factory=lambda: ["adam", "adamw", "amsgrad", "sgd", "rmsprop", "adagrad", "adadelta"], min_length=1, max_length=20
     )
-    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1, max_length=10)
-    parallelism: int = Field(2, ge=1, le=20)
+    seeds: list[Int] = Field(default_factory=lambda: [0], min_length=1, max_length=10)
+    parallelism: Int = Field(2, ge=1, le=20)
     target: Target | None = Field(None, description="report time and epochs to reach metric >= value (<= for losses)")
 
     @model_validator(mode="after")
