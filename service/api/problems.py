@@ -15,7 +15,14 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from adamant.exceptions import AdamantError, CheckpointError, DatasetError, ModelTooLarge, SpecError
-from adamant.store.exceptions import IdempotencyConflict, InvalidCursor, InvalidTransition, LimitExceeded, NotFound
+from adamant.store.exceptions import (
+    IdempotencyConflict,
+    InvalidCursor,
+    InvalidTransition,
+    LimitExceeded,
+    NotFound,
+    StoreUnavailable,
+)
 from adamant.store.usage import QuotaExceeded
 
 PROBLEM = "application/problem+json"
@@ -119,6 +126,12 @@ def install(app: FastAPI) -> None:
         # A permanent limit: deleting something or a larger limit lets it through, waiting does not (no 429).
         errors = [{"path": exc.limit, "message": str(exc), "usage": exc.usage, "limit": exc.cap}]
         return problem_response(request, Problem(409, "Quota exceeded", str(exc), kind="quota-exceeded", errors=errors))
+
+    @app.exception_handler(StoreUnavailable)
+    async def _unavailable(request: Request, exc: StoreUnavailable) -> JSONResponse:
+        # The database is down or busy: the request may succeed later, unchanged (not the client's fault).
+        return problem_response(request, Problem(503, "Service unavailable", str(exc), kind="store-unavailable",
+                                                 headers={"Retry-After": "5"}))
 
     @app.exception_handler(AdamantError)
     async def _adamant(request: Request, exc: AdamantError) -> JSONResponse:

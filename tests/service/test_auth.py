@@ -214,6 +214,7 @@ def test_with_the_database_down_a_body_is_answered_as_problem_json_not_a_crash(t
     with TestClient(EarlyAuth(UploadLimit(api, max_bytes=1024), api)) as client:
         reply = client.post("/v1/jobs", json={}, headers=bearer(BAD_KEY))
     assert reply.headers["content-type"] == PROBLEM and "database unavailable" in reply.json()["detail"], reply.text
+    assert reply.status_code == 503 and reply.headers["retry-after"] == "5"  # not the client's fault: try again
 
 
 # --- item 11: keys over HTTP -------------------------------------------------------------------
