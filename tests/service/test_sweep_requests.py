@@ -104,3 +104,49 @@ def test_a_base_spec_over_the_tenants_limits_is_refused_before_the_sweep_exists(
     assert reply.status_code == 422, reply.text
     assert reply.json()["errors"] == [{"path": "base.training.epochs", "message": "at most 1 epochs for this tenant"}]
     assert service.get(f"/v1/{kind}", headers=headers).json()["items"] == []
+
+
+def step(service: TestClient, sweep_id: str) -> None:
+    """One controller step, as the service's background loop takes it (run_sweeps=False here)."""
+    from service.sweeps import controller
+
+    state = service.app.state
+    controller.advance(state.sessions, state.celery, state.settings, sweep_id)
+
+
+def test_a_trial_refused_mid_sweep_fails_the_sweep_with_the_reason(service: TestClient) -> None:
+    admin = {"Authorization": f"Bearer {ADMIN_KEY}"}
+    tenant = service.post("/v1/tenants", json={"name": "refused", "max_concurrent_jobs": 10}, headers=admin).json()
+    headers = {"Authorization": f"Bearer {tenant['api_key']}"}
+    space = {"optimizer.lr": {"type": "choice", "values": [1e-3, 1e-2, 1e-1]}}
+    sweep = service.post("/v1/sweeps", json={"base": BASE, "method": "grid", "space": space, "parallelism": 1},
+                         headers=headers).json()
+    first_job = sweep["trials"][0]["job_id"]
+    assert service.patch(f"/v1/tenants/{tenant['tenant_id']}", json={"max_epochs": 1}, headers=admin).status_code == 200
+    assert service.post(f"/v1/jobs/{first_job}/cancel", headers=headers).json()["status"] == "cancelled"
+
+    step(service, sweep["id"])  # trial 1 is submitted now: its 2 epochs are over the tenant's new limit
+    view = service.get(f"/v1/sweeps/{sweep['id']}", headers=headers).json()
+    assert view["status"] == "failed"
+    assert "trial 1 was refused" in view["error"] and "epochs" in view["error"], view["error"]
+    assert [t["state"] for t in view["trials"]] == ["cancelled", "failed"]
+    step(service, sweep["id"])  # a failed sweep is not stepped again: no third trial
+    assert len(service.get(f"/v1/sweeps/{sweep['id']}", headers=headers).json()["trials"]) == 2
+
+
+def test_a_trial_held_back_by_the_concurrency_limit_waits_and_the_sweep_keeps_running(service: TestClient) -> None:
+    key = tenant_key(service, max_concurrent_jobs=1)
+    headers = {"Authorization": f"Bearer {key}"}
+    space = {"optimizer.lr": {"type": "choice", "values": [1e-3, 1e-2]}}
+    sweep = service.post("/v1/sweeps", json={"base": BASE, "method": "grid", "space": space, "parallelism": 2},
+                         headers=headers).json()
+    for _ in range(3):
+        step(service, sweep["id"])
+    view = service.get(f"/v1/sweeps/{sweep['id']}", headers=headers).json()
+    assert view["status"] == "running" and view["error"] is None
+    assert [t["state"] for t in view["trials"]] in (["running"], ["running", "running"])
+    assert sum(t["job_id"] is not None for t in view["trials"]) == 1  # the second waits for the first to end
+    service.post(f"/v1/jobs/{view['trials'][0]['job_id']}/cancel", headers=headers)
+    step(service, sweep["id"])
+    view = service.get(f"/v1/sweeps/{sweep['id']}", headers=headers).json()
+    assert view["status"] == "running" and view["trials"][1]["job_id"] is not None
