@@ -14,6 +14,7 @@ import logging
 import time
 
 from celery import Celery
+from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from adamant.exceptions import AdamantError, SpecError
@@ -38,6 +39,17 @@ CONCURRENCY = "max_concurrent_jobs"  # the one tenant limit that clears by waiti
 
 def parse(sweep: Sweep) -> SweepRequest | ComparisonRequest:
     return SweepRequest.model_validate(sweep.request) if sweep.kind == "sweep" else ComparisonRequest.model_validate(sweep.request)
+
+
+def stored_request(sweep: Sweep) -> SweepRequest | ComparisonRequest | str:
+    """The sweep's stored request, or why it no longer validates (a row written before a rule it
+    breaks, such as an Infinity stored as null): reads show the sweep, the controller fails it."""
+    try:
+        return parse(sweep)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        return f"the stored request no longer validates: {where}: {first['msg']}"
 
 
 def objective(request: SweepRequest | ComparisonRequest) -> tuple[str, str]:
@@ -68,7 +80,12 @@ def advance(sessions, celery: Celery, settings: Settings, sweep_id: str) -> None
 
 
 def _step(session: Session, celery: Celery, settings: Settings, sweep: Sweep) -> None:
-    request = parse(sweep)
+    request = stored_request(sweep)
+    if isinstance(request, str):  # waiting will not make it valid: fail it once, as a job's spec_invalid
+        _cancel_children(session, sweep.tenant_id, sweep)
+        store_sweeps.finish_sweep(session, sweep.id, "failed", best_trial=None, error=request)
+        log.warning("sweep %s: %s", sweep.id, request)
+        return
     metric, mode = objective(request)
     tenant = store_tenants.get_tenant(session, sweep.tenant_id)
     caller = Caller.of(tenant)

@@ -150,3 +150,27 @@ def test_a_trial_held_back_by_the_concurrency_limit_waits_and_the_sweep_keeps_ru
     step(service, sweep["id"])
     view = service.get(f"/v1/sweeps/{sweep['id']}", headers=headers).json()
     assert view["status"] == "running" and view["trials"][1]["job_id"] is not None
+
+
+def test_a_sweep_stored_before_a_rule_it_breaks_is_readable_and_fails_once(service: TestClient) -> None:
+    """A row written by an older release (an Infinity stored as null) made every GET a 500."""
+    from sqlalchemy import update
+
+    from adamant.store.models import Sweep
+
+    headers = {"Authorization": f"Bearer {tenant_key(service, max_concurrent_jobs=10)}"}
+    body = {"base": BASE, "space": {"optimizer.lr": {"type": "log_uniform", "low": 1e-4, "high": 1e-1}}, "trials": 3}
+    sweep = service.post("/v1/sweeps", json=body, headers=headers).json()
+    stored = {**body, "space": {"optimizer.lr": {"type": "log_uniform", "low": 1e-4, "high": None}}}
+    with service.app.state.sessions() as session, session.begin():
+        session.execute(update(Sweep).where(Sweep.id == sweep["id"]).values(request=stored))
+
+    view = service.get(f"/v1/sweeps/{sweep['id']}", headers=headers)
+    assert view.status_code == 200, view.text
+    assert "no longer validates: space.optimizer.lr.log_uniform.high" in view.json()["error"]
+    assert service.get("/v1/sweeps", headers=headers).status_code == 200
+    step(service, sweep["id"])
+    view = service.get(f"/v1/sweeps/{sweep['id']}", headers=headers).json()
+    assert view["status"] == "failed" and "no longer validates" in view["error"]
+    assert {t["state"] for t in view["trials"]} == {"cancelled"}  # its queued children stopped with it
+    assert service.post(f"/v1/sweeps/{sweep['id']}/cancel", headers=headers).status_code in (200, 202, 409)

@@ -33,8 +33,8 @@ def trial_view(trial: Trial) -> dict[str, Any]:
 
 
 def sweep_view(session, sweep: Sweep, *, detail: bool = True) -> dict[str, Any]:  # type: ignore[no-untyped-def]
-    request = controller.parse(sweep)
-    metric, mode = controller.objective(request)
+    request = controller.stored_request(sweep)
+    metric, mode = controller.objective(request) if not isinstance(request, str) else (None, "max")
     trials = store_sweeps.trials(session, sweep.id)
     ranked = sorted((t for t in trials if t.value is not None), key=lambda t: t.value, reverse=(mode == "max"))
     best = next((t for t in trials if t.number == sweep.best_trial), None) or controller.best_trial(trials, mode)
@@ -52,7 +52,7 @@ def sweep_view(session, sweep: Sweep, *, detail: bool = True) -> dict[str, Any]:
         "best_trial": trial_view(best) if best else None,
         "created_at": iso(sweep.created_at),
         "finished_at": iso(sweep.finished_at),
-        "error": sweep.error,
+        "error": sweep.error or (request if isinstance(request, str) else None),
         "links": {"self": f"/v1/{base}/{sweep.id}", "cancel": f"/v1/{base}/{sweep.id}/cancel"},
     }
     if detail:
@@ -60,8 +60,7 @@ def sweep_view(session, sweep: Sweep, *, detail: bool = True) -> dict[str, Any]:
         view["trials"] = [trial_view(t) for t in trials]
         view["request"] = sweep.request
         if sweep.kind == "comparison":
-            assert isinstance(request, ComparisonRequest)
-            view["table"] = comparison_table(session, sweep, trials, request)
+            view["table"] = comparison_table(session, sweep, trials, request) if isinstance(request, ComparisonRequest) else []
             view["links"]["curves"] = f"/v1/comparisons/{sweep.id}/curves"
     return view
 
@@ -128,8 +127,8 @@ def show_comparison(comparison_id: str, caller: CallerDep, session: SessionDep) 
 def comparison_curves(comparison_id: str, caller: CallerDep, session: SessionDep, metric: str | None = None) -> dict:
     """Each trial's curve of `metric` (default: the task's), for overlaying optimizers."""
     sweep = store_sweeps.get_sweep(session, caller.tenant_id, comparison_id, kind="comparison")
-    request = controller.parse(sweep)
-    name = metric or controller.objective(request)[0]
+    request = controller.stored_request(sweep)
+    name = metric or (controller.objective(request)[0] if not isinstance(request, str) else "val_loss")
     return {"metric": name, "curves": curves(session, store_sweeps.trials(session, sweep.id), name)}
 
 
