@@ -26,6 +26,8 @@ from adamant.store.exceptions import (
 from adamant.store.usage import QuotaExceeded
 
 PROBLEM = "application/problem+json"
+# The spec field a tenant limit holds back (the limit's own name where none does).
+LIMITED_FIELDS = {"max_epochs": "training.epochs"}
 TYPE_BASE = "https://adamant.dev/problems/"
 
 
@@ -118,8 +120,13 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(LimitExceeded)
     async def _limit(request: Request, exc: LimitExceeded) -> JSONResponse:
-        # A concurrency cap clears when a job ends: tell clients to come back, not to hammer.
-        return problem_response(request, Problem(429, "Limit exceeded", str(exc), kind="limit-exceeded", headers={"Retry-After": "5"}))
+        if exc.limit == "max_concurrent_jobs":
+            # A concurrency cap clears when a job ends: tell clients to come back, not to hammer.
+            return problem_response(request, Problem(429, "Limit exceeded", str(exc), kind="limit-exceeded",
+                                                     headers={"Retry-After": "5"}))
+        # Any other cap (max_epochs) is the same on every retry: a 422 naming the field, no Retry-After.
+        errors = [{"path": LIMITED_FIELDS.get(exc.limit, exc.limit), "message": str(exc)}]
+        return problem_response(request, Problem(422, "Limit exceeded", str(exc), kind="limit-exceeded", errors=errors))
 
     @app.exception_handler(QuotaExceeded)
     async def _quota(request: Request, exc: QuotaExceeded) -> JSONResponse:
