@@ -206,6 +206,25 @@ def test_tensorboard_extracts_the_event_files(adamant: Cli, followed: tuple[str,
     assert "tensorboard --logdir" in result.stdout
 
 
+def test_logs_follow_prints_each_line_of_a_running_job_once_and_exits_when_it_ends(adamant: Cli) -> None:
+    submitted = adamant("submit", write_spec(adamant, "logged.json", small_bank_spec(epochs=3)))
+    assert submitted.returncode == 0, submitted.stderr
+    job_id = submitted.stdout.strip()
+    follow = subprocess.Popen(  # started while the job is queued or running: its lines arrive over time
+        [*ADAMANT, "logs", job_id, "-f", "--interval", "0.2"], cwd=adamant.home, env=adamant.env,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    stdout, stderr = follow.communicate(timeout=180)
+    assert follow.returncode == 0, stderr
+    with adamant.stack.client(adamant.key) as client:
+        assert client.get(f"/v1/jobs/{job_id}").json()["status"] == "succeeded"
+        lines = client.get(f"/v1/jobs/{job_id}/logs", params={"after": 0, "limit": 10_000}).json()["lines"]
+    printed = stdout.splitlines()  # "time  LEVEL  message" each
+    assert len(printed) == len(lines), (stdout, lines)  # every line once: none repeated, none missed
+    assert all(shown.endswith(line["message"]) for shown, line in zip(printed, lines)), stdout  # in order
+    assert len(printed) >= 3
+
+
 # --- jobs that do not succeed ---------------------------------------------------------------
 
 
