@@ -22,7 +22,7 @@ from adamant.model_size import check_model_size, prepared_shape
 from adamant.preparation import prepare_training_data
 from adamant.settings import Settings
 from adamant.spec import JobSpec
-from service.api.deps import Caller
+from service.caller import Caller
 from service.submission import check_dataset_ref, check_limits
 
 

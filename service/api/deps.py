@@ -7,7 +7,6 @@ import logging
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
 from ipaddress import IPv4Network, IPv6Address, IPv6Network, ip_address
 from typing import Annotated
 
@@ -19,28 +18,13 @@ from starlette.datastructures import Headers, State
 
 from adamant.settings import Settings
 from adamant.store import tenants as store_tenants
-from adamant.store.models import Tenant
 from service.api.problems import Problem
+from service.caller import Caller
 
 log = logging.getLogger("adamant.service")
 
 AUTH_CACHE_S = 30.0
 FAILURES_PER_MINUTE = 20
-
-
-@dataclass(frozen=True)
-class Caller:
-    tenant_id: str
-    tenant_name: str
-    is_admin: bool
-    max_epochs: int
-    max_run_time_s: float
-    max_artifact_bytes: int | None = None  # the tenant's own quota (None: the service default)
-
-    @classmethod
-    def of(cls, tenant: Tenant) -> Caller:
-        return cls(tenant.id, tenant.name, bool(tenant.is_admin), tenant.max_epochs, float(tenant.max_run_time_s),
-                   tenant.max_artifact_bytes)
 
 
 # Dependencies that do no I/O are async so FastAPI does not hop to the thread pool for them.
