@@ -155,11 +155,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             stack.stop_all()
     header = (f"Measured {time.strftime('%Y-%m-%d')} with `python -m bench.comparisons` on {os.cpu_count()} cores "
               f"(embedded stack, one worker, two trainers at a time); CPU, torch threads per trainer as the worker sets them.")
-    notes = ("Notes. Each optimizer runs at its usual default learning rate (service/sweeps/comparison.py), as a "
-             "practitioner would first try it; tuning each one's lr is a sweep. AdamW's decoupled weight decay (0.01) "
-             "applies to weight matrices only: embeddings and biases are in the no-decay group "
-             "(worker/adam/param_groups.py), so on matrix factorisation, which has nothing else, AdamW trains exactly as Adam. "
-             "Train seconds include evaluation and checkpoints and share two cores with the other trainer.")
+    notes = ("Notes. Each optimizer runs as torch builds it with no arguments (service/sweeps/comparison.py "
+             "TORCH_DEFAULTS: SGD lr 1e-3 without momentum, RMSprop lr 1e-2 eps 1e-8, Adagrad lr 1e-2 eps 1e-10, "
+             "Adadelta lr 1.0 eps 1e-6, Adam/AMSGrad/AdamW lr 1e-3 eps 1e-8, AdamW weight decay 0.01), as a practitioner "
+             "would first try it; the lr column is what ran and each table row's `hyperparameters` says the rest. "
+             "Plain SGD at lr 1e-3 is far from converged in these epochs: that is what its defaults give, and tuning "
+             "each one's lr is a sweep. AdamW's decoupled weight decay (0.01) applies to weight matrices only: embeddings "
+             "and biases are in the no-decay group (worker/adam/param_groups.py), so on matrix factorisation, which has "
+             "nothing else, AdamW trains exactly as Adam. Train seconds include evaluation and checkpoints and share two "
+             "cores with the other trainer.")
     text = "\n\n".join([header] + [markdown(r, args.seeds) for r in results] + [notes]) + "\n"
     print(text)
     if args.markdown:
