@@ -2,10 +2,10 @@
 
 A batch scoring job (kind "score", the child of a succeeded training job) runs the way a
 training job does — claimed under a lease by worker/supervisor.py, in a process of its own
-that the supervisor watches, every write fenced by the lease token, a crash requeued until
-max_restarts — but without torch: the numpy scorer (adamant/scoring) scores the table with
-the checkpoint the service resolved at submission. Exit codes are the training process's
-(worker/trainer_process.py).
+that the supervisor watches, inside the same leased-child frame (worker/leased_child.py: every
+write fenced by the lease token, the same exit codes, a crash requeued until max_restarts) —
+but without torch: the numpy scorer (adamant/scoring) scores the table with the checkpoint the
+service resolved at submission.
 
 What it writes, under jobs/<id>/attempt-<n>/: the scores (predictions.csv or .parquet, one
 row per input row in input order, or the top-k rows per user of a recommender) and
@@ -20,18 +20,14 @@ import json
 import logging
 import os
 import shutil
-import signal
 import sys
 import time
-import traceback
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.exc import OperationalError
-
 from adamant.artifacts import ArtifactStoreError, local_copy, publish
 from adamant.datasets import load_dataset
-from adamant.exceptions import AdamantError, CheckpointError
+from adamant.exceptions import CheckpointError
 from adamant.monitoring.batch import score_table
 from adamant.monitoring.reference import REFERENCE_FILE, read_reference
 from adamant.monitoring.scoring_spec import ScoringJobSpec
@@ -39,17 +35,15 @@ from adamant.scoring import load_scorer
 from adamant.settings import Settings, get_settings
 from adamant.spec import load_stored_spec
 from adamant.store import checkpoints as store_checkpoints
-from adamant.store import datasets as store_datasets
 from adamant.store import jobs as store_jobs
 from adamant.store import usage as store_usage
-from adamant.store.db import engine_for, make_session_factory
-from adamant.store.exceptions import LeaseLost, NotFound, StoreUnavailable
-from adamant.store.jobs import Lease
+from adamant.store.exceptions import NotFound, StoreUnavailable
 from adamant.store.models import json_safe, relative_path
 from adamant.store.usage import QuotaExceeded
 from worker.db_reporter import DatabaseReporter
 from worker.engine.reporting import Progress
-from worker.trainer_process import EXIT_INFRASTRUCTURE, EXIT_LEASE_LOST, EXIT_RECORDED, _fail, _safe_flush, run_dir_for
+from worker.leased_child import EXIT_RECORDED, LeasedJob, exit_process, run_leased
+from worker.trainer_process import run_dir_for
 
 log = logging.getLogger("adamant.scoring")
 REPORT_FILE = "report.json"
@@ -64,87 +58,50 @@ def attempt_dir(settings: Settings, job_id: str, attempt: int) -> Path:
 
 
 def score_leased_job(settings: Settings, job_id: str, token: int) -> int:
-    sessions = make_session_factory(engine_for(settings))
+    return run_leased(settings, job_id, token, score, out_dir=lambda lease: attempt_dir(settings, job_id, lease.attempt))
+
+
+def score(job: LeasedJob) -> int:
+    """Score the table into this attempt's folder and record how it ended."""
+    settings, sessions, lease, reporter = job.settings, job.sessions, job.lease, job.reporter
+    out_dir = reporter.run_dir
+    spec = load_stored_spec(job.stored_spec, ScoringJobSpec)  # StoredSpecInvalid: a user error, failed once
     with sessions() as session:
-        job = store_jobs.get_job_any_tenant(session, job_id)
-        lease = Lease(job_id=job_id, token=token, attempt=job.attempt, worker=job.lease_owner or "")
-        tenant_id, stored_spec = job.tenant_id, job.spec
-    out_dir = attempt_dir(settings, job_id, lease.attempt)
-    reporter = DatabaseReporter(
-        sessions, lease, ttl_s=settings.lease_ttl_s, heartbeat_s=settings.heartbeat_s,
-        run_dir=out_dir, artifact_root=settings.artifact_root,
+        try:
+            checkpoint = store_checkpoints.get_checkpoint(session, spec.model_job_id, spec.checkpoint)
+        except NotFound as exc:
+            raise CheckpointError(
+                f"checkpoint {spec.checkpoint} of job {spec.model_job_id} is gone; submit the scoring job again"
+            ) from exc
+    scorer = load_scorer(local_copy(settings, checkpoint.path))  # fetched when another host wrote it
+    frame = load_dataset(spec.dataset.as_dataset_spec(), file_roots=settings.file_roots, uploads=job.uploads)
+    profile = read_reference(_model_run_dir(settings, spec.model_job_id))
+    reporter.log(
+        f"scoring {len(frame)} rows of {spec.dataset.ref} with checkpoint step {checkpoint.step} of "
+        f"{spec.model_job_id}; " + ("drift against its reference profile" if profile else "no reference profile: no drift report")
     )
-
-    def uploads(dataset_id: str) -> Path:
-        with sessions() as session:
-            relative = store_datasets.dataset_path(session, tenant_id, dataset_id)
-        return local_copy(settings, relative)  # fetched from ADAMANT_ARTIFACTS_URL when this host lacks it
-
-    def drain(signum: int, frame: object) -> None:  # SIGTERM: stop at the next chunk, requeue
-        reporter.draining = True
-
-    signal.signal(signal.SIGTERM, drain)
-    reporter.start_keepalive()
+    reporter.heartbeat(phase="scoring")
     try:
-        reporter.heartbeat(phase="loading")
-        reporter.log(f"attempt {lease.attempt} on {lease.worker or 'worker'} (pid {os.getpid()})")
-        spec = load_stored_spec(stored_spec, ScoringJobSpec)  # StoredSpecInvalid: a user error, failed once
-        with sessions() as session:
-            try:
-                checkpoint = store_checkpoints.get_checkpoint(session, spec.model_job_id, spec.checkpoint)
-            except NotFound as exc:
-                raise CheckpointError(
-                    f"checkpoint {spec.checkpoint} of job {spec.model_job_id} is gone; submit the scoring job again"
-                ) from exc
-        scorer = load_scorer(local_copy(settings, checkpoint.path))  # fetched when another host wrote it
-        frame = load_dataset(spec.dataset.as_dataset_spec(), file_roots=settings.file_roots, uploads=uploads)
-        profile = read_reference(_model_run_dir(settings, spec.model_job_id))
-        reporter.log(
-            f"scoring {len(frame)} rows of {spec.dataset.ref} with checkpoint step {checkpoint.step} of "
-            f"{spec.model_job_id}; " + ("drift against its reference profile" if profile else "no reference profile: no drift report")
-        )
-        reporter.heartbeat(phase="scoring")
         summary = score_table(
             scorer, frame, out_dir / f"predictions.{spec.format}", fmt=spec.format, top_k=spec.top_k,
             profile=profile, id_column=spec.id_column, on_chunk=_progress_reporter(reporter, len(frame)),
         )
-        report = build_report(job_id, spec, checkpoint.id, summary, has_profile=profile is not None)
-        report_path = _write_json(out_dir / REPORT_FILE, report)
-        result = build_result(settings, job_id, summary, report_path)
-        _check_quota(sessions, settings, tenant_id, out_dir, result["stored_bytes"])
-        _mirror_outputs(settings, [Path(summary["path"]), report_path])
-        reporter.flush(phase="finished")
-        with sessions() as session:
-            store_jobs.finish_job(session, lease, "succeeded", best_metrics=headline_metrics(summary), result=result)
-        return EXIT_RECORDED
     except ScoringStopped:
+        if not reporter.cancel_requested:
+            return job.requeue("the worker shut down; scoring starts over on another")
+        reporter.flush(phase="cancelled")
         with sessions() as session:
-            if reporter.cancel_requested:
-                reporter.flush(phase="cancelled")
-                store_jobs.finish_job(session, lease, "cancelled")
-            else:
-                store_jobs.requeue_or_fail(session, lease, "the worker shut down; scoring starts over on another", "infrastructure")
+            store_jobs.finish_job(session, lease, "cancelled")
         return EXIT_RECORDED
-    except LeaseLost:
-        return EXIT_LEASE_LOST
-    except StoreUnavailable as exc:
-        reporter.log(f"infrastructure failure: {exc}", "error")
-        return EXIT_INFRASTRUCTURE
-    except AdamantError as exc:  # the table, the id column, the checkpoint: fail now, with the reason
-        return _fail(sessions, reporter, lease, exc.to_dict() | {"failure_class": "user"})
-    except (OperationalError, MemoryError, OSError) as exc:
-        reporter.log(f"infrastructure failure: {type(exc).__name__}: {exc}", "error")
-        _safe_flush(reporter)
-        return EXIT_INFRASTRUCTURE
-    except Exception as exc:  # a bug of ours: fail with what happened rather than retry it forever
-        reporter.log(traceback.format_exc(), "error")
-        return _fail(sessions, reporter, lease, {
-            "type": "internal_error",
-            "message": f"{type(exc).__name__}: {exc} (a bug in Adamant; the log has the traceback)",
-            "failure_class": "infrastructure",
-        })
-    finally:
-        reporter.stop_keepalive()
+    report = build_report(lease.job_id, spec, checkpoint.id, summary, has_profile=profile is not None)
+    report_path = _write_json(out_dir / REPORT_FILE, report)
+    result = build_result(settings, lease.job_id, summary, report_path)
+    _check_quota(sessions, settings, job.tenant_id, out_dir, result["stored_bytes"])
+    _mirror_outputs(settings, [Path(summary["path"]), report_path])
+    reporter.flush(phase="finished")
+    with sessions() as session:
+        store_jobs.finish_job(session, lease, "succeeded", best_metrics=headline_metrics(summary), result=result)
+    return EXIT_RECORDED
 
 
 def _progress_reporter(reporter: DatabaseReporter, total: int):  # type: ignore[no-untyped-def]
@@ -297,8 +254,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    code = main()
-    logging.shutdown()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
+    exit_process(main())

@@ -3,8 +3,9 @@
 `run_job` is what the Celery task calls (and what tests call directly). It claims the job in
 the database — a duplicated or stale message finds nothing to claim and returns — then starts
 its process in a new session (its own process group, a fresh interpreter):
-`worker.trainer_process` for a training job, `worker.scoring_job` (torch-free) for a batch
-scoring job, both with the same exit codes. It watches that process:
+`worker.trainer_process` for a training job, `worker.scoring_job` (torch-free) for a scoring
+job, both run inside the frame of worker/leased_child.py, with its exit codes. This is the
+parent side of that frame; it watches the process (the trainer, below, for either kind):
 
 - every `poll_s` it re-reads the job: if another worker holds the lease now, the trainer is
   killed (it would be refused anyway); if a cancel has waited longer than the grace period,
@@ -16,7 +17,7 @@ scoring job, both with the same exit codes. It watches that process:
   SIGTERM: it finishes its step, checkpoints and requeues the job for another worker;
 - past the hard time limit (the spec's time limit, or the tenant's, plus a grace period) the
   group is killed and the job fails with the reason;
-- when the trainer exits, its code says what it already recorded (see trainer_process); a crash
+- when the trainer exits, its code says what it already recorded (see worker/leased_child.py); a crash
   or a kill -9 is an infrastructure failure: the job goes back to the queue (attempt + 1,
   resuming from its latest checkpoint) until max_restarts, then fails with the reason.
 """
@@ -44,7 +45,7 @@ from adamant.store import tenants as store_tenants
 from adamant.store.db import make_engine, make_session_factory
 from adamant.store.exceptions import LeaseLost, NotFound, StoreUnavailable
 from adamant.store.jobs import Lease
-from worker.trainer_process import EXIT_LEASE_LOST, EXIT_RECORDED
+from worker.leased_child import EXIT_LEASE_LOST, EXIT_RECORDED
 
 log = logging.getLogger("adamant.supervisor")
 POLL_S = 1.0
@@ -91,7 +92,7 @@ PROCESS_NAMES = {"train": "training", "score": "scoring"}
 LOG_NAMES = {"train": "trainer", "score": "scorer"}
 
 
-def _trainer_command(lease: Lease, kind: str = "train") -> list[str]:
+def _child_command(lease: Lease, kind: str = "train") -> list[str]:
     return [sys.executable, "-m", PROCESS_MODULES[kind], lease.job_id, str(lease.token)]
 
 
@@ -123,7 +124,7 @@ def supervise(settings: Settings, sessions, lease: Lease) -> Outcome:  # type: i
     last_beat = time.monotonic()
     with log_path.open("ab") as output:
         process = subprocess.Popen(
-            _trainer_command(lease, kind), stdout=output, stderr=subprocess.STDOUT, start_new_session=True, cwd=os.getcwd()
+            _child_command(lease, kind), stdout=output, stderr=subprocess.STDOUT, start_new_session=True, cwd=os.getcwd()
         )
         while True:
             try:
