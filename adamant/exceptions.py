@@ -80,3 +80,54 @@ class CheckpointError(AdamantError):
     """A checkpoint is missing, torn, or fails its sha256."""
 
     kind = "checkpoint_error"
+
+
+class ArtifactQuotaExceeded(AdamantError):
+    """A submit refused: the tenant's stored bytes are at its artifact quota with nothing left to reclaim."""
+
+    kind = "artifact_quota_exceeded"
+
+    def __init__(self, message: str, *, usage: int | None = None, quota: int | None = None) -> None:
+        super().__init__(message)  # defaults only so that unpickling (args = the message) rebuilds it
+        self.usage = usage
+        self.quota = quota
+
+    def to_dict(self) -> dict[str, object]:
+        return {"type": self.kind, "message": str(self), "path": "max_artifact_bytes", "usage": self.usage,
+                "limit": self.quota}
+
+
+class JobNotUsable(AdamantError):
+    """A job that exists but whose kind or state cannot serve this request (a conflict, not a missing job)."""
+
+    kind = "job_not_usable"
+
+
+class NotAModel(JobNotUsable):
+    """Scoring asked of a job that is not a training job."""
+
+    kind = "not_a_model"
+
+
+class ModelNotReady(JobNotUsable):
+    """Scoring asked of a training job that has not succeeded."""
+
+    kind = "model_not_ready"
+
+
+class ScoringNotFinished(JobNotUsable):
+    """A scoring job's files asked for before it succeeded."""
+
+    kind = "scoring_not_finished"
+
+
+class ScoringOutputGone(JobNotUsable):
+    """A succeeded scoring job's file that is no longer stored."""
+
+    kind = "scoring_output_gone"
+
+
+class NotAScoringJob(AdamantError):
+    """A scoring job's files asked of a job of another kind (answered as not found)."""
+
+    kind = "not_a_scoring_job"

@@ -11,7 +11,7 @@ is never stopped for it:
    first — every one but each job's best, and for a failed or cancelled job also its newest
    (a resume continues from it). Files are deleted before their rows (a crash in between
    leaves a row whose download says "pruned", never files nobody can see);
-3. still at or over it: the submit is refused with 409 `artifact-quota-exceeded`, naming the
+3. still at or over it: the submit is refused (ArtifactQuotaExceeded: 409 `artifact-quota-exceeded`), naming the
    quota and the usage; deleting jobs' artifacts or raising the quota lets it through.
 """
 
@@ -23,11 +23,11 @@ import shutil
 from sqlalchemy.orm import Session
 
 from adamant.artifacts import ArtifactStore, LocalArtifacts, artifact_store
+from adamant.exceptions import ArtifactQuotaExceeded
 from adamant.settings import Settings
 from adamant.store import checkpoints as store_checkpoints
 from adamant.store import tenants as store_tenants
 from adamant.store import usage as store_usage
-from service.api.problems import Problem
 
 log = logging.getLogger("adamant.retention")
 
@@ -50,7 +50,7 @@ def reclaim_checkpoints(session: Session, settings: Settings, store: ArtifactSto
 
 
 def enforce_artifact_quota(session: Session, settings: Settings, tenant_id: str, store: ArtifactStore | None = None) -> None:
-    """Make room under the tenant's quota or refuse with a 409 problem that names it."""
+    """Make room under the tenant's quota or refuse with ArtifactQuotaExceeded (a 409), which names it."""
     tenant = store_tenants.get_tenant(session, tenant_id)
     quota = store_tenants.artifact_quota(tenant, settings.artifact_quota_bytes)
     if quota is None:
@@ -62,12 +62,10 @@ def enforce_artifact_quota(session: Session, settings: Settings, tenant_id: str,
     elsewhere = stored.dataset_bytes + stored.scoring_bytes
     usage -= reclaim_checkpoints(session, settings, store or artifact_store(settings), tenant_id, quota - elsewhere)
     if usage >= quota:
-        raise Problem(
-            409,
-            "Artifact quota exceeded",
+        raise ArtifactQuotaExceeded(
             f"this tenant keeps {usage} bytes ({usage - elsewhere} of checkpoints, {stored.dataset_bytes} of uploads, "
             f"{stored.scoring_bytes} of scoring outputs) and its artifact quota (max_artifact_bytes) is "
             f"{quota}; only each job's best and resumable checkpoints are left. Delete datasets or jobs' artifacts or ask "
             "for a larger quota before submitting more jobs.",
-            kind="artifact-quota-exceeded",
+            usage=usage, quota=quota,
         )

@@ -14,7 +14,20 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from adamant.exceptions import AdamantError, CheckpointError, DatasetError, ModelTooLarge, SpecError
+from adamant.exceptions import (
+    AdamantError,
+    ArtifactQuotaExceeded,
+    CheckpointError,
+    DatasetError,
+    JobNotUsable,
+    ModelNotReady,
+    ModelTooLarge,
+    NotAModel,
+    NotAScoringJob,
+    ScoringNotFinished,
+    ScoringOutputGone,
+    SpecError,
+)
 from adamant.store.exceptions import (
     IdempotencyConflict,
     InvalidCursor,
@@ -29,6 +42,13 @@ PROBLEM = "application/problem+json"
 # The spec field a tenant limit holds back (the limit's own name where none does).
 LIMITED_FIELDS = {"max_epochs": "training.epochs"}
 TYPE_BASE = "https://adamant.dev/problems/"
+# A job of the wrong kind or state for the request: each a 409 with its own title.
+JOB_NOT_USABLE_TITLES: dict[type[JobNotUsable], str] = {
+    NotAModel: "Not a trained model",
+    ModelNotReady: "Model not ready",
+    ScoringNotFinished: "Scoring not finished",
+    ScoringOutputGone: "Scoring output gone",
+}
 
 
 class Problem(Exception):
@@ -154,4 +174,12 @@ def install(app: FastAPI) -> None:
             return problem_response(request, Problem(422, "Invalid spec", str(exc), kind="spec-error", errors=errors))
         if isinstance(exc, CheckpointError):
             return problem_response(request, Problem(409, "Checkpoint unavailable", str(exc), kind="checkpoint-error"))
+        if isinstance(exc, ArtifactQuotaExceeded):
+            # Permanent until something is deleted or the quota raised: a 409, never a 429 to retry.
+            return problem_response(request, Problem(409, "Artifact quota exceeded", str(exc), kind="artifact-quota-exceeded"))
+        if isinstance(exc, JobNotUsable):
+            title = JOB_NOT_USABLE_TITLES.get(type(exc), "Conflict")
+            return problem_response(request, Problem(409, title, str(exc), kind=exc.kind.replace("_", "-")))
+        if isinstance(exc, NotAScoringJob):
+            return problem_response(request, Problem(404, "Not found", str(exc)))
         return problem_response(request, Problem(400, "Bad request", str(exc)))

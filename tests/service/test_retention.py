@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy.orm import Session
 
 from adamant.artifacts import LocalArtifacts
+from adamant.exceptions import ArtifactQuotaExceeded
 from adamant.settings import Settings
 from adamant.store import (
     JobStatus,
@@ -23,7 +24,6 @@ from adamant.store import (
 )
 from adamant.store.checkpoints import list_checkpoints, tenant_checkpoint_bytes
 from adamant.store.tenants import set_artifact_quota
-from service.api.problems import Problem
 from service.retention import enforce_artifact_quota
 
 SPEC = {"task": "binary_classification", "dataset": {"ref": "builtin:bank-marketing", "target": "y"},
@@ -83,11 +83,11 @@ def test_over_quota_with_nothing_left_to_reclaim_the_submit_is_refused_naming_th
     settings = settings.model_copy(update={"artifact_quota_bytes": 900})  # the deployment default applies
     job_id = finished_job(session, settings, tenant.id, [1, 2], best=2, size=1000)
 
-    with pytest.raises(Problem) as refused:
+    with pytest.raises(ArtifactQuotaExceeded) as refused:
         enforce_artifact_quota(session, settings, tenant.id)
 
-    assert refused.value.status == 409 and refused.value.kind == "artifact-quota-exceeded"
-    assert "max_artifact_bytes" in refused.value.detail and "900" in refused.value.detail
+    assert refused.value.usage == 1000 and refused.value.quota == 900
+    assert "max_artifact_bytes" in str(refused.value) and "900" in str(refused.value)
     assert [c.step for c in list_checkpoints(session, job_id)] == [2]  # the best is never reclaimed
 
     set_artifact_quota(session, tenant.id, 5000)  # a larger quota lets the next submit through
