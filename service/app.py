@@ -22,6 +22,7 @@ from adamant.store.db import engine_for, make_session_factory
 from service import bootstrap, prometheus, reaper
 from service.api import openapi, problems
 from service.api.deps import AuthFailures, RevocationWatch
+from service.api.early_auth import EarlyAuth
 from service.api.routes import (
     artifacts,
     checkpoints,
@@ -35,7 +36,6 @@ from service.api.routes import (
     sweeps,
     tenants,
 )
-from service.early_auth import EarlyAuth
 from service.events import EventStreams
 from service.snapshots import JobSnapshots
 from service.upload_limit import UploadLimit

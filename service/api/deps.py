@@ -220,7 +220,7 @@ async def get_caller(request: Request) -> Caller:
 
 async def authenticate(state: State, headers: Headers, peer: str | None) -> Caller:
     """The tenant behind the request's API key, or a Problem (401, or 429 for a client that
-    keeps failing). Also called by service.early_auth before a request's body is read.
+    keeps failing). Also called by service.api.early_auth before a request's body is read.
 
     Keys are checked by their sha256 digest (constant-time in the store); a recent answer is
     cached per digest for AUTH_CACHE_S, so a dashboard polling every second does not pay a

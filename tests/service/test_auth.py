@@ -204,8 +204,8 @@ def test_a_body_with_a_valid_key_is_read_as_before(uvicorn_stack: Stack) -> None
 
 def test_with_the_database_down_a_body_is_answered_as_problem_json_not_a_crash(tmp_path: Path) -> None:
     """The check before the body cannot reach the database: the route answers, as it always did."""
+    from service.api.early_auth import EarlyAuth
     from service.app import create_app
-    from service.early_auth import EarlyAuth
     from service.upload_limit import UploadLimit
 
     settings = Settings(home=tmp_path, local_user=False, migrate_on_start=False,
