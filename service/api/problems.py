@@ -32,6 +32,7 @@ from adamant.store.exceptions import (
     IdempotencyConflict,
     InvalidCursor,
     InvalidTransition,
+    LastKey,
     LimitExceeded,
     NotFound,
     StoreUnavailable,
@@ -137,6 +138,12 @@ def install(app: FastAPI) -> None:
     async def _cursor(request: Request, exc: InvalidCursor) -> JSONResponse:
         errors = [{"path": "query.cursor", "message": str(exc)}]
         return problem_response(request, Problem(422, "Invalid request", str(exc), kind="validation-error", errors=errors))
+
+    @app.exception_handler(LastKey)
+    async def _last_key(request: Request, exc: LastKey) -> JSONResponse:
+        errors = [{"path": "key_id", "message": str(exc)}]
+        return problem_response(request, Problem(409, "Last key", f"{exc}: create another key first, or revoke with ?force=true",
+                                                 kind="last-key", errors=errors))
 
     @app.exception_handler(LimitExceeded)
     async def _limit(request: Request, exc: LimitExceeded) -> JSONResponse:

@@ -15,7 +15,6 @@ from fastapi import APIRouter, Body, Query, Request, status
 from sqlalchemy.orm import Session
 
 from adamant.store import tenants as store_tenants
-from adamant.store.exceptions import LastKey
 from service.api.deps import AdminDep, CallerDep, SessionDep, forget_key
 from service.api.problems import Problem
 from service.api.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyList, ApiKeyOut, ApiKeyRotate
@@ -84,12 +83,7 @@ def create_key(session: Session, tenant_id: str, body: ApiKeyCreate) -> ApiKeyCr
 
 
 def revoke_key(session: Session, request: Request, tenant_id: str, key_id: str, *, force: bool) -> ApiKeyOut:
-    try:
-        key = store_tenants.revoke_api_key(session, tenant_id, key_id, keep_last=not force)
-    except LastKey as exc:
-        errors = [{"path": "key_id", "message": str(exc)}]
-        raise Problem(409, "Last key", f"{exc}: create another key first, or revoke with ?force=true",
-                      kind="last-key", errors=errors) from exc
+    key = store_tenants.revoke_api_key(session, tenant_id, key_id, keep_last=not force)  # LastKey: a 409
     forget_key(request, key.key_sha256)
     return ApiKeyOut.of(key)
 
