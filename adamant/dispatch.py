@@ -11,10 +11,10 @@ from __future__ import annotations
 from celery import Celery
 from sqlalchemy.orm import Session
 
-from adamant.queue import publish_train
+from adamant.queue import publish_job
 from adamant.store import jobs as store_jobs
 
 
 def dispatch(session: Session, app: Celery, job_id: str, queue: str, priority: int) -> None:
-    publish_train(app, job_id, queue, priority)
+    publish_job(app, job_id, queue, priority)
     store_jobs.mark_dispatched(session, job_id)

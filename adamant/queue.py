@@ -19,7 +19,9 @@ from celery import Celery
 
 from adamant.settings import Settings
 
-TRAIN_TASK = "adamant.train"
+# The one task that runs every kind of job (training, scoring). Its wire name predates scoring
+# jobs and stays "adamant.train": messages already queued by a running deployment must still run.
+RUN_JOB_TASK = "adamant.train"
 QUEUES = ("cpu", "gpu")
 
 
@@ -80,5 +82,5 @@ def queue_for(device: str) -> str:
     return "gpu" if device == "cuda" else "cpu"
 
 
-def publish_train(app: Celery, job_id: str, queue: str, priority: int = 5) -> None:
-    app.send_task(TRAIN_TASK, args=[job_id], queue=queue, priority=priority)
+def publish_job(app: Celery, job_id: str, queue: str, priority: int = 5) -> None:
+    app.send_task(RUN_JOB_TASK, args=[job_id], queue=queue, priority=priority)

@@ -23,7 +23,7 @@ from adamant.datasets import get_builtin, resolve_file
 from adamant.datasets.schema import describe_table
 from adamant.exceptions import DatasetError, SpecError
 from adamant.model_size import DataShape, SizeEstimate, check_model_size, shape_from_schema
-from adamant.queue import publish_train, queue_for
+from adamant.queue import publish_job, queue_for
 from adamant.settings import Settings
 from adamant.spec import JobSpec
 from adamant.store import datasets as store_datasets
@@ -132,7 +132,7 @@ def submit(
     )
     if created:
         try:
-            publish_train(celery, job.id, job.queue, job.priority)
+            publish_job(celery, job.id, job.queue, job.priority)
         except Exception:  # broker down: the job is stored; the next outbox sweep publishes it
             store_jobs.mark_undispatched(session, job.id)
     return job, created

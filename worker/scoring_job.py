@@ -1,6 +1,6 @@
 """The scoring process: `python -m worker.scoring_job JOB_ID LEASE_TOKEN`.
 
-A batch scoring job (kind "score", the child of a succeeded training job) runs the way a
+A scoring job (kind "score", the child of a succeeded training job) runs the way a
 training job does — claimed under a lease by worker/supervisor.py, in a process of its own
 that the supervisor watches, inside the same leased-child frame (worker/leased_child.py: every
 write fenced by the lease token, the same exit codes, a crash requeued until max_restarts) —
@@ -28,10 +28,10 @@ from typing import Any
 from adamant.artifacts import ArtifactStoreError, local_copy, publish
 from adamant.datasets import load_dataset
 from adamant.exceptions import CheckpointError
-from adamant.monitoring.batch import score_table
 from adamant.monitoring.reference import REFERENCE_FILE, read_reference
-from adamant.monitoring.scoring_spec import ScoringJobSpec
 from adamant.scoring import load_scorer
+from adamant.scoring.job_spec import ScoringJobSpec
+from adamant.scoring.table import score_table
 from adamant.settings import Settings, get_settings
 from adamant.spec import load_stored_spec
 from adamant.store import checkpoints as store_checkpoints

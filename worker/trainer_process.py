@@ -95,7 +95,7 @@ def train(job: LeasedJob) -> int:
 
 def _mirror_reference(settings: Settings, run_dir: Path) -> None:
     """The training data's reference profile goes to ADAMANT_ARTIFACTS_URL with the checkpoints:
-    batch scoring on another host measures drift against it."""
+    a scoring job on another host measures drift against it."""
     profile = run_dir / REFERENCE_FILE
     if not profile.exists():
         return

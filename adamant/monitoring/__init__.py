@@ -1,6 +1,7 @@
-"""Monitoring a trained model in use: batch scoring of whole tables, gains and lift, and drift against training."""
+"""Monitoring a trained model in use: reference profiles, gains and lift, and drift against training.
 
-from adamant.monitoring.batch import score_table
+Scoring itself (rows, whole tables, the scoring job's spec) lives in adamant/scoring."""
+
 from adamant.monitoring.drift import drift_report, population_stability_index
 from adamant.monitoring.gains import auc, gains_table, lift_summary
 from adamant.monitoring.profile import reference_profile, score_profile
@@ -13,5 +14,4 @@ __all__ = [
     "population_stability_index",
     "reference_profile",
     "score_profile",
-    "score_table",
 ]

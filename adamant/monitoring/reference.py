@@ -1,6 +1,6 @@
 """The reference a trained model is monitored against, kept beside its run: reference-profile.json.
 
-Written once at the end of training (worker/engine/run.py) and read by every batch scoring
+Written once at the end of training (worker/engine/run.py) and read by every scoring
 job of that model (worker/scoring_job.py), which compares the table it scores with it. It
 holds the training rows' feature profile and the distribution of the model's scores on the
 validation rows — scored by the torch-free scorer from the checkpoint that scoring uses by
@@ -20,9 +20,9 @@ import numpy as np
 import pandas as pd
 
 from adamant.checkpoint_files import MANIFEST, sha256_of
-from adamant.monitoring.batch import SCORE_COLUMNS
 from adamant.monitoring.profile import PROFILE_VERSION, reference_profile
 from adamant.scoring.scorer import load_scorer, score_frame
+from adamant.scoring.table import SCORE_COLUMNS
 
 REFERENCE_FILE = "reference-profile.json"
 

@@ -1,4 +1,4 @@
-"""Torch-free scoring of a trained checkpoint: the HTTP service's synchronous predictions."""
+"""Torch-free scoring of a trained checkpoint: rows for predict (scorer), whole tables for scoring jobs (table, job_spec)."""
 
 from adamant.scoring.scorer import Scorer, load_scorer, score_frame, score_rows
 

@@ -74,7 +74,7 @@ def score_frame(scorer: Scorer, frame: pd.DataFrame, *, top_k: int = 10) -> pd.D
     items = scorer.preprocessing.items
     if scorer.task == "recommendation" and items is not None and items.column not in frame.columns:
         return recommend_top_k(scorer, frame, top_k)
-    return _outputs(scorer, scorer.preprocessing.transform(frame))
+    return output_frame(scorer, scorer.preprocessing.transform(frame))
 
 
 def model_outputs(scorer: Scorer, rows: PreparedRows) -> np.ndarray:
@@ -87,7 +87,8 @@ def model_outputs(scorer: Scorer, rows: PreparedRows) -> np.ndarray:
     return model(rows.x).astype(np.float64)
 
 
-def _outputs(scorer: Scorer, rows: PreparedRows) -> pd.DataFrame:
+def output_frame(scorer: Scorer, rows: PreparedRows) -> pd.DataFrame:
+    """One output row per prepared row, id first: the columns of the task (score/label, prob_*, prediction, segment)."""
     id_name = scorer.preprocessing.id_column or "row"
     out = pd.DataFrame({id_name: rows.ids})
     raw = model_outputs(scorer, rows)

@@ -192,7 +192,7 @@ def test_health_and_readiness(stack: Stack) -> None:
 
 
 def test_the_same_message_delivered_twice_runs_the_job_once(stack: Stack, tenant_key: str) -> None:
-    from adamant.queue import make_celery, publish_train
+    from adamant.queue import make_celery, publish_job
     from adamant.settings import Settings
 
     settings = Settings(home=stack.home, database_url_override=stack.env.get("DATABASE_URL"),
@@ -201,7 +201,7 @@ def test_the_same_message_delivered_twice_runs_the_job_once(stack: Stack, tenant
     with stack.client(tenant_key) as client:
         job = client.post("/v1/jobs", json=small_spec()).json()
         for _ in range(2):  # a redelivery and a stray duplicate, as Redis and at-least-once brokers do
-            publish_train(broker, job["id"], "cpu")
+            publish_job(broker, job["id"], "cpu")
         done = wait_for_status(client, job["id"], {"succeeded", "failed"})
         time.sleep(2)  # let the duplicates reach the worker
         after = client.get(f"/v1/jobs/{job['id']}").json()

@@ -8,7 +8,7 @@ import sys
 import pandas as pd
 import pytest
 
-from adamant.monitoring.scoring_spec import ScoringJobSpec
+from adamant.scoring.job_spec import ScoringJobSpec
 from adamant.settings import Settings
 from adamant.store import checkpoints as store_checkpoints
 from adamant.store import jobs as store_jobs

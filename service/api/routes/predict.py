@@ -11,7 +11,7 @@ from adamant.store import jobs as store_jobs
 from service.api.deps import CallerDep, SessionDep, SettingsDep
 from service.api.problems import Problem
 from service.api.schemas import PredictRequest, PredictResponse
-from service.scoring import predict_rows, scorer_for
+from service.predict import predict_rows, scorer_for
 
 router = APIRouter(prefix="/v1/jobs/{job_id}", tags=["predict"])
 

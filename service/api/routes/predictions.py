@@ -1,4 +1,4 @@
-"""Batch scoring: score a whole table with a trained job's model as a job; its file and report."""
+"""Scoring jobs: score a whole table with a trained job's model as a job; its file and report."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Response, status
 from fastapi.responses import FileResponse
 
-from adamant.monitoring.scoring_spec import ScoringRequest
+from adamant.scoring.job_spec import ScoringRequest
 from adamant.store import jobs as store_jobs
 from service.api.deps import CallerDep, CeleryDep, SessionDep, SettingsDep
 from service.api.schemas import JobList, JobOut
-from service.batch_scoring import MEDIA_TYPES, scoring_file, submit_scoring
+from service.scoring_jobs import MEDIA_TYPES, scoring_job_file, submit_scoring_job
 from service.views import creation_event, job_view
 
 router = APIRouter(prefix="/v1/jobs/{job_id}", tags=["batch scoring"])
@@ -33,7 +33,7 @@ def score_table(
     Answers 202 with the scoring job (kind `score`, parent_id `job_id`) and its Location. When it
     succeeds, its result summarises the output, the evaluation on labelled rows and the drift
     against the training data; `/predictions/file` and `/report` of the scoring job serve the rest."""
-    job, created = submit_scoring(session, celery, settings, caller, job_id, body, idempotency_key=idempotency_key)
+    job, created = submit_scoring_job(session, celery, settings, caller, job_id, body, idempotency_key=idempotency_key)
     response.headers["Location"] = f"/v1/jobs/{job.id}"
     if not created:
         response.headers["Idempotent-Replayed"] = "true"
@@ -63,7 +63,7 @@ def list_scoring_jobs(
 def download_predictions(job_id: str, caller: CallerDep, session: SessionDep, settings: SettingsDep) -> FileResponse:
     """The output of scoring job `job_id`: one row per input row, in input order, id first (or the
     top-k rows per user of a recommender). `X-Content-Sha256` is the file's sha256."""
-    job, path = scoring_file(session, settings, caller.tenant_id, job_id, "output")
+    job, path = scoring_job_file(session, settings, caller.tenant_id, job_id, "output")
     fmt = job.result["format"]
     return FileResponse(path, media_type=MEDIA_TYPES[fmt], filename=f"{job_id}-predictions.{fmt}", headers={
         "X-Content-Sha256": job.result["sha256"],
@@ -76,5 +76,5 @@ def scoring_report(job_id: str, caller: CallerDep, session: SessionDep, settings
     """The report of scoring job `job_id`: output summary; on labelled rows, gains by decile, lift and
     AUC (binary), accuracy (multiclass), RMSE and MAE (regression, ratings); segment sizes; and the
     drift against the training data: per-feature PSI, distribution shift, score shift, a verdict."""
-    _, path = scoring_file(session, settings, caller.tenant_id, job_id, "report")
+    _, path = scoring_job_file(session, settings, caller.tenant_id, job_id, "report")
     return Response(path.read_bytes(), media_type="application/json")

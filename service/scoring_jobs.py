@@ -1,4 +1,4 @@
-"""Batch scoring jobs: check the model and the table, store the scoring job, publish it; find its files.
+"""Scoring jobs: check the model and the table, store the scoring job, publish it; find its files.
 
 A scoring job (kind "score") is the child (parent_id) of the training job whose model it
 uses, and goes through the same queue, lease and outbox as training: a worker runs it in a
@@ -25,9 +25,9 @@ from sqlalchemy.orm import Session
 from adamant.artifacts import ArtifactStoreError, local_copy
 from adamant.checkpoint_files import read_manifest
 from adamant.exceptions import CheckpointError, SpecError
-from adamant.monitoring.scoring_spec import ScoringJobSpec, ScoringRequest
 from adamant.preparation.preprocessing import Preprocessing
-from adamant.queue import publish_train
+from adamant.queue import publish_job
+from adamant.scoring.job_spec import ScoringJobSpec, ScoringRequest
 from adamant.settings import Settings
 from adamant.store import checkpoints as store_checkpoints
 from adamant.store import datasets as store_datasets
@@ -44,7 +44,7 @@ SCORING_QUEUE = "cpu"  # the numpy scorer needs no GPU
 MEDIA_TYPES = {"csv": "text/csv", "parquet": "application/vnd.apache.parquet"}
 
 
-def submit_scoring(
+def submit_scoring_job(
     session: Session,
     celery: Celery,
     settings: Settings,
@@ -91,7 +91,7 @@ def submit_scoring(
     )
     if created:
         try:
-            publish_train(celery, job.id, job.queue, job.priority)  # the one task runs every kind of job
+            publish_job(celery, job.id, job.queue, job.priority)  # the one task runs every kind of job
         except Exception:  # broker down: the job is stored; the next outbox sweep publishes it
             store_jobs.mark_undispatched(session, job.id)
     return job, created
@@ -144,7 +144,7 @@ def check_upload_columns(
         )
 
 
-def scoring_file(session: Session, settings: Settings, tenant_id: str, job_id: str, which: str) -> tuple[Job, Path]:
+def scoring_job_file(session: Session, settings: Settings, tenant_id: str, job_id: str, which: str) -> tuple[Job, Path]:
     """The finished scoring job and its `output` or `report` file (404 / 409 otherwise)."""
     job = store_jobs.get_job(session, tenant_id, job_id)
     if job.kind != "score":

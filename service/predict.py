@@ -1,4 +1,4 @@
-"""Synchronous predictions in the service, torch-free: a few rows in, scores out.
+"""Predict in the service (POST /v1/jobs/{id}/predict), torch-free: a few rows in, answered at once.
 
 Scorers (weights + preprocessing, verified against their sha256 once) are cached per
 checkpoint directory and manifest hash, so repeated predictions skip loading.

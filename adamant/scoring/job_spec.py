@@ -1,4 +1,4 @@
-"""A batch scoring request and the scoring job it becomes: torch-free, shared by service and worker.
+"""A scoring job's request and the spec it is stored with: torch-free, shared by service and worker.
 
 The request is what a user posts to /v1/jobs/{id}/predictions; the job spec is what the
 service stores on the scoring job (kind "score"): the request with the model's task and the

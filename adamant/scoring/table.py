@@ -1,4 +1,4 @@
-"""Batch scoring: a whole customer table through a checkpoint into one CSV or Parquet file.
+"""Scoring a table: a whole customer table through a checkpoint into one CSV or Parquet file (a scoring job's work).
 
 The table is scored in chunks of 50,000 rows, each written before the next is scored, so
 the outputs never sit in memory all at once. The file has one row per input row, in order,
@@ -32,7 +32,7 @@ from adamant.exceptions import DatasetError
 from adamant.monitoring.drift import drift_report
 from adamant.monitoring.gains import gains_table, lift_summary
 from adamant.preparation.cells import to_numbers
-from adamant.scoring.scorer import Scorer, _outputs, score_frame
+from adamant.scoring.scorer import Scorer, output_frame, score_frame
 
 OutputFormat = Literal["csv", "parquet"]
 CHUNK_ROWS = 50_000
@@ -129,7 +129,7 @@ def score_chunk(
     if scorer.task == "recommendation" and items is not None and items.column not in chunk.columns:
         return score_frame(scorer, chunk, top_k=top_k)  # top-k rows per user: no row numbers in them
     row_numbers = np.arange(first_row, first_row + len(chunk))
-    out = _outputs(scorer, scorer.preprocessing.transform(chunk, row_numbers=row_numbers))
+    out = output_frame(scorer, scorer.preprocessing.transform(chunk, row_numbers=row_numbers))
     default_id = scorer.preprocessing.id_column or "row"
     if id_column is not None and id_column != default_id:
         out = out.drop(columns=[default_id])

@@ -11,12 +11,11 @@ import pytest
 
 from adamant.checkpoint_files import sha256_of
 from adamant.exceptions import DatasetError
-from adamant.monitoring import batch
-from adamant.monitoring.batch import score_table
 from adamant.monitoring.profile import reference_profile
 from adamant.preparation import prepare_training_data
-from adamant.scoring import Scorer, score_frame
+from adamant.scoring import Scorer, score_frame, table
 from adamant.scoring.runtime import build_model
+from adamant.scoring.table import score_table
 from adamant.spec import JobSpec
 from support.data import synthetic_customers
 
@@ -92,7 +91,7 @@ def test_the_file_appears_by_an_atomic_rename_and_a_failure_keeps_the_old_one(
         renames.append((Path(source).name, Path(target).name))
         real_replace(source, target)
 
-    monkeypatch.setattr(batch.os, "replace", recording_replace)
+    monkeypatch.setattr(table.os, "replace", recording_replace)
     seen: list[int] = []
 
     def stop_after_first_chunk(done: int) -> None:
