@@ -54,7 +54,7 @@ class Settings(BaseSettings):
     cancel_grace_s: float = Field(30.0, gt=0, description="After this, a cancelling trainer is killed.")
     time_limit_grace_s: float = Field(60.0, gt=0)
     default_max_concurrent_jobs: int = Field(4, ge=1)
-    poll_cache_s: float = Field(0.25, ge=0.0, le=5.0, description="How stale a status poll may be (service/snapshots.py).")
+    poll_cache_s: float = Field(0.25, ge=0.0, le=5.0, description="How stale a status poll may be (service/api/snapshots.py).")
     max_streams_per_tenant: int = Field(
         10, ge=1, description="Event streams (SSE) a tenant may keep open per service process; one more answers 429."
     )

@@ -23,6 +23,7 @@ from service import bootstrap, prometheus, reaper
 from service.api import openapi, problems
 from service.api.deps import AuthFailures, RevocationWatch
 from service.api.early_auth import EarlyAuth
+from service.api.events import EventStreams
 from service.api.routes import (
     artifacts,
     checkpoints,
@@ -36,8 +37,7 @@ from service.api.routes import (
     sweeps,
     tenants,
 )
-from service.events import EventStreams
-from service.snapshots import JobSnapshots
+from service.api.snapshots import JobSnapshots
 from service.upload_limit import UploadLimit
 
 log = logging.getLogger("adamant.service")

@@ -24,7 +24,15 @@ from sqlalchemy.orm import Session
 
 from adamant.artifacts import ArtifactStoreError, local_copy
 from adamant.checkpoint_files import read_manifest
-from adamant.exceptions import CheckpointError, SpecError
+from adamant.exceptions import (
+    CheckpointError,
+    ModelNotReady,
+    NotAModel,
+    NotAScoringJob,
+    ScoringNotFinished,
+    ScoringOutputGone,
+    SpecError,
+)
 from adamant.preparation.preprocessing import Preprocessing
 from adamant.queue import publish_job
 from adamant.scoring.job_spec import ScoringJobSpec, ScoringRequest
@@ -36,8 +44,7 @@ from adamant.store import usage as store_usage
 from adamant.store.exceptions import NotFound
 from adamant.store.models import Checkpoint, Job
 from adamant.store.states import JobStatus
-from service.api.deps import Caller
-from service.api.problems import Problem
+from service.caller import Caller
 from service.submission import check_dataset_ref
 
 SCORING_QUEUE = "cpu"  # the numpy scorer needs no GPU
@@ -58,12 +65,9 @@ def submit_scoring_job(
     tenant_id = caller.tenant_id
     model_job = store_jobs.get_job(session, tenant_id, model_job_id)
     if model_job.kind != "train":
-        raise Problem(409, "Not a trained model", f"job {model_job_id} is a {model_job.kind} job; score with a training job",
-                      kind="not-a-model")
+        raise NotAModel(f"job {model_job_id} is a {model_job.kind} job; score with a training job")
     if model_job.status != JobStatus.SUCCEEDED:
-        raise Problem(409, "Model not ready",
-                      f"job {model_job_id} is {model_job.status}; batch scoring needs a training job that succeeded",
-                      kind="model-not-ready")
+        raise ModelNotReady(f"job {model_job_id} is {model_job.status}; batch scoring needs a training job that succeeded")
     checkpoint = resolve_checkpoint(session, model_job_id, request.checkpoint)
     check_dataset_ref(session, settings, tenant_id, request)  # type: ignore[arg-type]  # reads .dataset.ref only
     check_upload_columns(session, settings, tenant_id, request, checkpoint)
@@ -148,16 +152,13 @@ def scoring_job_file(session: Session, settings: Settings, tenant_id: str, job_i
     """The finished scoring job and its `output` or `report` file (404 / 409 otherwise)."""
     job = store_jobs.get_job(session, tenant_id, job_id)
     if job.kind != "score":
-        raise Problem(404, "Not found", f"job {job_id} is a {job.kind} job, not a scoring job "
-                      "(POST /v1/jobs/{id}/predictions starts one)")
+        raise NotAScoringJob(f"job {job_id} is a {job.kind} job, not a scoring job (POST /v1/jobs/{{id}}/predictions starts one)")
     if job.status != JobStatus.SUCCEEDED or not job.result:
-        raise Problem(409, "Scoring not finished", f"scoring job {job_id} is {job.status}; its files exist once it succeeded",
-                      kind="scoring-not-finished")
+        raise ScoringNotFinished(f"scoring job {job_id} is {job.status}; its files exist once it succeeded")
     try:
         path = local_copy(settings, job.result["files"][which])  # from ADAMANT_ARTIFACTS_URL when a worker host wrote it
     except ArtifactStoreError:
         path = settings.artifact_root / job.result["files"][which]
     if not path.is_file():
-        raise Problem(409, "Scoring output gone", f"the {which} file of scoring job {job_id} is no longer on disk",
-                      kind="scoring-output-gone")
+        raise ScoringOutputGone(f"the {which} file of scoring job {job_id} is no longer on disk")
     return job, path

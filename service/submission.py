@@ -30,7 +30,7 @@ from adamant.store import datasets as store_datasets
 from adamant.store import jobs as store_jobs
 from adamant.store.exceptions import NotFound
 from adamant.store.models import Job
-from service.api.deps import Caller
+from service.caller import Caller
 from service.retention import enforce_artifact_quota
 
 

@@ -19,8 +19,8 @@ from adamant.store import checkpoints as store_checkpoints
 from adamant.store import jobs as store_jobs
 from service.api.deps import CallerDep, SessionDep, SettingsDep
 from service.api.schemas import CheckpointList
+from service.api.views import checkpoint_view
 from service.archives import FolderTar
-from service.views import checkpoint_view
 
 router = APIRouter(prefix="/v1/jobs/{job_id}/checkpoints", tags=["checkpoints"])
 

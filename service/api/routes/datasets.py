@@ -13,8 +13,8 @@ from adamant.store import datasets as store_datasets
 from service.api.deps import CallerDep, SessionDep, SettingsDep
 from service.api.problems import Problem
 from service.api.schemas import BuiltinDatasetOut, DatasetList, DatasetOut
+from service.api.views import dataset_view
 from service.uploads import remove_upload, store_upload
-from service.views import dataset_view
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
 

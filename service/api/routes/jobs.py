@@ -13,9 +13,9 @@ from adamant.store import jobs as store_jobs
 from adamant.store.states import JobStatus
 from service.api.deps import CallerDep, CeleryDep, SessionDep, SettingsDep
 from service.api.schemas import JobList, JobOut, ValidationReport
+from service.api.views import creation_event, job_view
 from service.dry_run import dry_run
 from service.submission import submit
-from service.views import creation_event, job_view
 
 router = APIRouter(prefix="/v1", tags=["jobs"])
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)]
@@ -75,7 +75,7 @@ def list_jobs(
 async def show_job(job_id: str, caller: CallerDep, request: Request) -> Response:
     """Status, progress (step, epoch, fraction, steps/s, ETA), best metrics, error, and the history
     of state changes. Send If-None-Match with the last ETag: an unchanged job answers 304.
-    Answered from a snapshot at most ADAMANT_POLL_CACHE_S old (service/snapshots.py)."""
+    Answered from a snapshot at most ADAMANT_POLL_CACHE_S old (service/api/snapshots.py)."""
     snapshot = await request.app.state.snapshots.get(caller.tenant_id, job_id)
     if request.headers.get("if-none-match") == snapshot.etag:
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": snapshot.etag})

@@ -13,11 +13,11 @@ from adamant.store import jobs as store_jobs
 from adamant.store import logs as store_logs
 from adamant.store import metrics as store_metrics
 from service.api.deps import CallerDep, SessionDep
+from service.api.events import job_event_stream
 from service.api.problems import Problem
 from service.api.query import parse_query, query_parameters
 from service.api.schemas import DownsampledMetrics, LogsPage, MetricsPage
-from service.events import job_event_stream
-from service.views import log_view, metric_view
+from service.api.views import log_view, metric_view
 
 router = APIRouter(prefix="/v1/jobs/{job_id}", tags=["metrics"])
 MAX_CURSOR = 2**62  # sequences are 64-bit in the database

@@ -11,8 +11,8 @@ from adamant.scoring.job_spec import ScoringRequest
 from adamant.store import jobs as store_jobs
 from service.api.deps import CallerDep, CeleryDep, SessionDep, SettingsDep
 from service.api.schemas import JobList, JobOut
+from service.api.views import creation_event, job_view
 from service.scoring_jobs import MEDIA_TYPES, scoring_job_file, submit_scoring_job
-from service.views import creation_event, job_view
 
 router = APIRouter(prefix="/v1/jobs/{job_id}", tags=["batch scoring"])
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)]

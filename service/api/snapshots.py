@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from adamant.store import jobs as store_jobs
 from adamant.store.exceptions import NotFound
-from service.views import job_view
+from service.api.views import job_view
 
 
 @dataclass(frozen=True)

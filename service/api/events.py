@@ -30,7 +30,7 @@ from adamant.store import checkpoints as store_checkpoints
 from adamant.store import jobs as store_jobs
 from adamant.store import metrics as store_metrics
 from adamant.store.exceptions import NotFound, StoreUnavailable
-from service.views import checkpoint_view, event_view, metric_view
+from service.api.views import checkpoint_view, event_view, metric_view
 
 POLL_S = 0.5
 TERMINAL = {"succeeded", "failed", "cancelled"}
