@@ -55,21 +55,24 @@ class AlreadyExists(StoreError):
 
 
 class InvalidTransition(StoreError):
-    """A job is not in a status from which the requested change is allowed."""
+    """A job (or a sweep, or a trial: `what`) is not in a status from which the requested change is allowed."""
 
     kind = "invalid_transition"
 
-    def __init__(self, job_id: str, expected: str | Iterable[str], actual: str | None, to: str | None = None) -> None:
-        self.job_id = job_id
+    def __init__(
+        self, job_id: str, expected: str | Iterable[str], actual: str | None, to: str | None = None, what: str = "job"
+    ) -> None:
+        self.job_id = job_id  # the id of the job, sweep or trial named by `what`
         self.expected = (expected,) if isinstance(expected, str) else tuple(expected)
         self.actual = actual
         self.to = to
+        self.what = what
         wanted = " or ".join(self.expected) or "nothing"
         change = f" to move to {to}" if to else ""
-        super().__init__(f"job {job_id} is {actual}; it must be {wanted}{change}")
+        super().__init__(f"{what} {job_id} is {actual}; it must be {wanted}{change}")
 
     def __reduce__(self) -> tuple[type, tuple[object, ...]]:
-        return type(self), (self.job_id, self.expected, self.actual, self.to)
+        return type(self), (self.job_id, self.expected, self.actual, self.to, self.what)
 
     def to_dict(self) -> dict[str, object]:
         return {

@@ -21,6 +21,7 @@ import secrets
 import threading
 import time
 from collections.abc import Mapping
+from enum import StrEnum
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -44,7 +45,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 from adamant.store.db import db_now
-from adamant.store.states import JobStatus
+from adamant.store.states import JobStatus, SweepStatus, TrialState
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -307,6 +308,27 @@ class Checkpoint(Base):
     deleted_at: Mapped[float | None] = mapped_column(Double)
 
 
+class EnumString(TypeDecorator[StrEnum]):
+    """A str enum (a sweep's status, a trial's state) stored as its string value and read back as the enum."""
+
+    impl = String(16)
+    cache_ok = True
+
+    def __init__(self, enum: type[StrEnum]) -> None:
+        super().__init__()
+        self.enum = enum
+
+    def process_bind_param(self, value: Any, dialect: Any) -> str | None:
+        return None if value is None else self.enum(value).value
+
+    def process_result_value(self, value: Any, dialect: Any) -> StrEnum | None:
+        return None if value is None else self.enum(value)
+
+
+SWEEP_STATUS_VALUES = ", ".join(f"'{status.value}'" for status in SweepStatus)
+TRIAL_STATE_VALUES = ", ".join(f"'{state.value}'" for state in TrialState)
+
+
 class Sweep(Base):
     """A hyperparameter sweep or an optimizer comparison: a parent of ordinary training jobs.
 
@@ -318,7 +340,7 @@ class Sweep(Base):
     __tablename__ = "sweeps"
     __table_args__ = (
         CheckConstraint("kind IN ('sweep', 'comparison')", name="kind"),
-        CheckConstraint("status IN ('running', 'succeeded', 'failed', 'cancelled')", name="status"),
+        CheckConstraint(f"status IN ({SWEEP_STATUS_VALUES})", name="status"),
         Index(None, "tenant_id", "created_at", "id"),
         Index(None, "status"),
     )
@@ -328,7 +350,7 @@ class Sweep(Base):
     kind: Mapped[str] = mapped_column(String(16))
     name: Mapped[str | None] = mapped_column(String(200))
     request: Mapped[dict[str, Any]] = mapped_column(JsonDocument)
-    status: Mapped[str] = mapped_column(String(16), default="running")
+    status: Mapped[SweepStatus] = mapped_column(EnumString(SweepStatus), default=SweepStatus.RUNNING)
     total_trials: Mapped[int] = mapped_column(Integer)
     best_trial: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)
@@ -338,12 +360,29 @@ class Sweep(Base):
     version: Mapped[int] = mapped_column(Integer, default=1, onupdate=literal_column("version + 1"))
 
 
+class SweepEvent(Base):
+    """One row per status change of a sweep (from_status is NULL for its creation), as job_events for jobs."""
+
+    __tablename__ = "sweep_events"
+    __table_args__ = (
+        CheckConstraint(f"to_status IN ({SWEEP_STATUS_VALUES})", name="to_status"),
+        CheckConstraint(f"from_status IS NULL OR from_status IN ({SWEEP_STATUS_VALUES})", name="from_status"),
+    )
+
+    sweep_id: Mapped[str] = mapped_column(ForeignKey("sweeps.id", ondelete="CASCADE"), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    from_status: Mapped[SweepStatus | None] = mapped_column(EnumString(SweepStatus))
+    to_status: Mapped[SweepStatus] = mapped_column(EnumString(SweepStatus))
+    at: Mapped[float] = mapped_column(Double, default=db_now())
+    reason: Mapped[str | None] = mapped_column(Text)
+
+
 class Trial(Base):
     """One configuration of a sweep (or one optimizer x seed of a comparison) and its job."""
 
     __tablename__ = "trials"
     __table_args__ = (
-        CheckConstraint("state IN ('running', 'complete', 'pruned', 'failed', 'cancelled')", name="state"),
+        CheckConstraint(f"state IN ({TRIAL_STATE_VALUES})", name="state"),
         Index(None, "job_id"),  # a trial's trainer finds its sweep (adamant.store.sweeps.judge_rungs)
     )
 
@@ -352,7 +391,7 @@ class Trial(Base):
     label: Mapped[str | None] = mapped_column(String(100))  # comparison: the optimizer
     params: Mapped[dict[str, Any]] = mapped_column(JsonDocument)
     job_id: Mapped[str | None] = mapped_column(ForeignKey("jobs.id"))
-    state: Mapped[str] = mapped_column(String(16), default="running")
+    state: Mapped[TrialState] = mapped_column(EnumString(TrialState), default=TrialState.RUNNING)
     value: Mapped[float | None] = mapped_column(Double)  # the sweep's metric: best of the job so far
     rungs: Mapped[dict[str, Any]] = mapped_column(JsonDocument, default=dict)  # ASHA: rung epoch -> value
     stopped_at_epoch: Mapped[float | None] = mapped_column(Double)

@@ -1,10 +1,14 @@
-"""A job's statuses and the one table of transitions allowed between them."""
+"""The statuses of jobs, sweeps and trials, and for each the one table of transitions allowed between them."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
+from typing import TypeVar
 
 from adamant.store.exceptions import InvalidTransition
+
+S = TypeVar("S", bound=StrEnum)
 
 
 class JobStatus(StrEnum):
@@ -40,9 +44,43 @@ LEASED = frozenset({R, C})  # a worker holds a lease
 TERMINAL = frozenset({OK, FAIL, X})
 
 
-def sources(to: JobStatus) -> tuple[JobStatus, ...]:
-    """The statuses from which a job may move to `to`."""
-    return tuple(a for (a, b) in TRANSITIONS if b == to)
+class SweepStatus(StrEnum):
+    """A sweep's or a comparison's status (the parent of its trials' jobs)."""
+
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+SWEEP_TRANSITIONS: dict[tuple[SweepStatus, SweepStatus], str] = {
+    (SweepStatus.RUNNING, SweepStatus.SUCCEEDED): "the controller finds every trial ended and one complete",
+    (SweepStatus.RUNNING, SweepStatus.FAILED): "no trial completed, a trial was refused, or its stored request no longer validates",
+    (SweepStatus.RUNNING, SweepStatus.CANCELLED): "the user cancels it",
+}
+
+
+class TrialState(StrEnum):
+    """One trial of a sweep: running while its job may still run, then how it ended."""
+
+    RUNNING = "running"
+    COMPLETE = "complete"
+    PRUNED = "pruned"  # its job was stopped by ASHA at a rung
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+TRIAL_TRANSITIONS: dict[tuple[TrialState, TrialState], str] = {
+    (TrialState.RUNNING, TrialState.COMPLETE): "its job succeeded",
+    (TrialState.RUNNING, TrialState.PRUNED): "its job stopped at an ASHA rung",
+    (TrialState.RUNNING, TrialState.FAILED): "its job failed, or the service refused it, or its configuration is invalid",
+    (TrialState.RUNNING, TrialState.CANCELLED): "its job was cancelled, or the sweep was",
+}
+
+
+def sources(to: S, table: Mapping[tuple[S, S], str] = TRANSITIONS) -> tuple[S, ...]:  # type: ignore[assignment]
+    """The statuses from which a row may move to `to` under `table` (the jobs' by default)."""
+    return tuple(a for (a, b) in table if b == to)
 
 
 def check_transition(job_id: str, current: JobStatus, to: JobStatus) -> None:

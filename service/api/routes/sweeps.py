@@ -7,7 +7,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response, status
 
 from adamant.store import sweeps as store_sweeps
-from adamant.store.models import Sweep, Trial
+from adamant.store.models import Sweep, SweepEvent, Trial
+from adamant.store.states import TrialState
 from service.api.deps import Caller, CallerDep, SessionDep
 from service.api.schemas import iso
 from service.sweeps import controller, search
@@ -22,13 +23,22 @@ def trial_view(trial: Trial) -> dict[str, Any]:
         "number": trial.number,
         "label": trial.label,
         "params": trial.params,
-        "state": trial.state,
+        "state": str(trial.state),
         "value": trial.value,
         "rungs": trial.rungs or {},
         "stopped_at_epoch": trial.stopped_at_epoch,
         "job_id": trial.job_id,
         "job": f"/v1/jobs/{trial.job_id}" if trial.job_id else None,
         "created_at": iso(trial.created_at),
+    }
+
+
+def event_view(event: SweepEvent) -> dict[str, Any]:
+    return {
+        "from_status": str(event.from_status) if event.from_status else None,
+        "to_status": str(event.to_status),
+        "at": iso(event.at),
+        "reason": event.reason,
     }
 
 
@@ -43,12 +53,12 @@ def sweep_view(session, sweep: Sweep, *, detail: bool = True) -> dict[str, Any]:
         "id": sweep.id,
         "kind": sweep.kind,
         "name": sweep.name,
-        "status": sweep.status,
+        "status": str(sweep.status),
         "metric": metric,
         "mode": mode,
         "total_trials": sweep.total_trials,
         "trials_started": len(trials),
-        "counts": {state: sum(1 for t in trials if t.state == state) for state in ("running", "complete", "pruned", "failed", "cancelled")},
+        "counts": {str(state): sum(1 for t in trials if t.state == state) for state in TrialState},
         "best_trial": trial_view(best) if best else None,
         "created_at": iso(sweep.created_at),
         "finished_at": iso(sweep.finished_at),
@@ -59,6 +69,7 @@ def sweep_view(session, sweep: Sweep, *, detail: bool = True) -> dict[str, Any]:
         view["leaderboard"] = [trial_view(t) for t in ranked]
         view["trials"] = [trial_view(t) for t in trials]
         view["request"] = sweep.request
+        view["history"] = [event_view(e) for e in store_sweeps.sweep_events(session, sweep.id)]
         if sweep.kind == "comparison":
             view["table"] = comparison_table(session, sweep, trials, request) if isinstance(request, ComparisonRequest) else []
             view["links"]["curves"] = f"/v1/comparisons/{sweep.id}/curves"
