@@ -4,7 +4,9 @@ Issue 10, item 1: a grid's combinations were built as a list in the request thre
 values: 5.3 s and +0.8 GB; the limits allowed 10^20) and again by every controller step. Now
 they are counted, refused over the sweep's trials with a 422 naming `space`, and computed
 one at a time from their number. Item 6: a sweep whose trials the service refuses stayed
-`running`, retried every 2 s forever; its base spec is now checked before it exists.
+`running`, retried every 2 s forever; its base spec is now checked before it exists. And a
+sweep's status changes only as its table allows, each change in its `history`; a controller
+step that outlasts a cancel is refused and lets go.
 """
 
 from __future__ import annotations
@@ -174,3 +176,77 @@ def test_a_sweep_stored_before_a_rule_it_breaks_is_readable_and_fails_once(servi
     assert view["status"] == "failed" and "no longer validates" in view["error"]
     assert {t["state"] for t in view["trials"]} == {"cancelled"}  # its queued children stopped with it
     assert service.post(f"/v1/sweeps/{sweep['id']}/cancel", headers=headers).status_code in (200, 202, 409)
+
+
+def finish_as_worker(service: TestClient, job_id: str, metric: str, value: float) -> None:
+    """Play the worker's part through the store: claim the job and finish it with its metric."""
+    from adamant.store import jobs as store_jobs
+
+    with service.app.state.sessions() as session:
+        lease = store_jobs.claim_job(session, job_id, "test-worker", ttl_s=30)
+        assert lease is not None
+        store_jobs.finish_job(session, lease, "succeeded", best_metrics={metric: value})
+
+
+def grid_sweep(service: TestClient, headers: dict[str, str]) -> dict:
+    space = {"optimizer.lr": {"type": "choice", "values": [1e-3, 1e-2]}}
+    reply = service.post("/v1/sweeps", json={"base": BASE, "method": "grid", "space": space, "parallelism": 2}, headers=headers)
+    assert reply.status_code == 202, reply.text
+    return reply.json()
+
+
+def test_a_sweep_shows_its_status_history(service: TestClient) -> None:
+    headers = {"Authorization": f"Bearer {tenant_key(service, max_concurrent_jobs=10)}"}
+    sweep = grid_sweep(service, headers)
+    assert [(e["from_status"], e["to_status"], e["reason"]) for e in sweep["history"]] == [(None, "running", "created")]
+    for value, trial in zip((0.7, 0.8), sweep["trials"], strict=True):
+        finish_as_worker(service, trial["job_id"], sweep["metric"], value)
+
+    step(service, sweep["id"])
+    view = service.get(f"/v1/sweeps/{sweep['id']}", headers=headers).json()
+
+    assert view["status"] == "succeeded"
+    assert [(e["from_status"], e["to_status"]) for e in view["history"]] == [(None, "running"), ("running", "succeeded")]
+    assert view["history"][1]["at"] == view["finished_at"] and "trial" in view["history"][1]["reason"]
+    assert "history" not in service.get("/v1/sweeps", headers=headers).json()["items"][0]  # the list stays one query a row
+    refused = service.post(f"/v1/sweeps/{sweep['id']}/cancel", headers=headers)  # the controller came first: it wins
+    assert refused.status_code == 409 and f"sweep {sweep['id']} is succeeded" in refused.json()["detail"]
+    assert len(service.get(f"/v1/sweeps/{sweep['id']}", headers=headers).json()["history"]) == 2
+
+
+def test_a_comparison_shows_its_status_history(service: TestClient) -> None:
+    headers = {"Authorization": f"Bearer {tenant_key(service, max_concurrent_jobs=10)}"}
+    comparison = service.post("/v1/comparisons", json={"base": BASE, "optimizers": ["adam", "sgd"]}, headers=headers).json()
+    cancelled = service.post(f"/v1/comparisons/{comparison['id']}/cancel", headers=headers).json()
+
+    assert cancelled["status"] == "cancelled"
+    assert [(e["from_status"], e["to_status"], e["reason"]) for e in cancelled["history"]] == [
+        (None, "running", "created"), ("running", "cancelled", "cancelled by the user")]
+    assert service.get(f"/v1/comparisons/{comparison['id']}", headers=headers).json()["history"] == cancelled["history"]
+
+
+def test_a_controller_step_that_outlasts_a_cancel_leaves_the_sweep_cancelled(service: TestClient) -> None:
+    """The cancel waits for a step in progress, but not forever: when the step goes on after it,
+    its moves are refused (the cancel came first) and it ends without an error."""
+    from adamant.store import sweeps as store_sweeps
+    from adamant.store.models import Sweep
+    from service.sweeps import controller
+
+    key = tenant_key(service, max_concurrent_jobs=10)
+    headers = {"Authorization": f"Bearer {key}"}
+    sweep = grid_sweep(service, headers)
+    for value, trial in zip((0.7, 0.8), sweep["trials"], strict=True):
+        finish_as_worker(service, trial["job_id"], sweep["metric"], value)
+    state = service.app.state
+    with state.sessions() as session:
+        assert store_sweeps.take_controller(session, sweep["id"], 60)  # a step begins: it reads the sweep running
+        stale = session.get(Sweep, sweep["id"])
+        tenant_id = stale.tenant_id
+        with state.sessions() as other:  # the user's cancel gives up waiting for the step, and cancels
+            assert controller.cancel(other, tenant_id, sweep["id"], wait_s=0.1).status == "cancelled"
+        controller._step(session, state.celery, state.settings, stale)  # the step goes on: every trial has ended
+
+    view = service.get(f"/v1/sweeps/{sweep['id']}", headers=headers).json()
+    assert view["status"] == "cancelled" and view["error"] is None
+    assert [t["state"] for t in view["trials"]] == ["cancelled", "cancelled"]
+    assert [e["to_status"] for e in view["history"]] == ["running", "cancelled"]
