@@ -55,7 +55,9 @@ class SweepStatus(StrEnum):
 
 SWEEP_TRANSITIONS: dict[tuple[SweepStatus, SweepStatus], str] = {
     (SweepStatus.RUNNING, SweepStatus.SUCCEEDED): "the controller finds every trial ended and one complete",
-    (SweepStatus.RUNNING, SweepStatus.FAILED): "no trial completed, a trial was refused, or its stored request no longer validates",
+    (SweepStatus.RUNNING, SweepStatus.FAILED): (
+        "no trial completed, a trial was refused, or its stored request no longer validates"
+    ),
     (SweepStatus.RUNNING, SweepStatus.CANCELLED): "the user cancels it",
 }
 
@@ -73,7 +75,7 @@ class TrialState(StrEnum):
 TRIAL_TRANSITIONS: dict[tuple[TrialState, TrialState], str] = {
     (TrialState.RUNNING, TrialState.COMPLETE): "its job succeeded",
     (TrialState.RUNNING, TrialState.PRUNED): "its job stopped at an ASHA rung",
-    (TrialState.RUNNING, TrialState.FAILED): "its job failed, or the service refused it, or its configuration is invalid",
+    (TrialState.RUNNING, TrialState.FAILED): "its job failed, the service refused it, or its configuration is invalid",
     (TrialState.RUNNING, TrialState.CANCELLED): "its job was cancelled, or the sweep was",
 }
 

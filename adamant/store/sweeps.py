@@ -30,12 +30,13 @@ ACTIVE = SweepStatus.RUNNING
 
 def create_sweep(session: Session, tenant_id: str, *, kind: str, name: str | None, request: Mapping[str, Any], total_trials: int) -> Sweep:
     with write_transaction(session):
-        sweep = Sweep(tenant_id=tenant_id, kind=kind, name=name, request=json_safe(dict(request)), total_trials=total_trials,
-                      status=SweepStatus.RUNNING)
+        sweep = Sweep(tenant_id=tenant_id, kind=kind, name=name, request=json_safe(dict(request)),
+                      total_trials=total_trials, status=SweepStatus.RUNNING)
         session.add(sweep)
         session.flush()
-        session.execute(insert(SweepEvent).values(sweep_id=sweep.id, seq=1, from_status=None, to_status=SweepStatus.RUNNING,
-                                                  at=sweep.created_at, reason="created"))
+        session.execute(insert(SweepEvent).values(
+            sweep_id=sweep.id, seq=1, from_status=None, to_status=SweepStatus.RUNNING, at=sweep.created_at, reason="created",
+        ))
     return sweep
 
 

@@ -39,7 +39,9 @@ from service.sweeps.requests import ComparisonRequest, SweepRequest
 
 log = logging.getLogger("adamant.sweeps")
 HOLD_S = 60.0
-JOB_TERMINAL = {JobStatus.SUCCEEDED: TrialState.COMPLETE, JobStatus.FAILED: TrialState.FAILED, JobStatus.CANCELLED: TrialState.CANCELLED}
+JOB_TERMINAL = {
+    JobStatus.SUCCEEDED: TrialState.COMPLETE, JobStatus.FAILED: TrialState.FAILED, JobStatus.CANCELLED: TrialState.CANCELLED,
+}
 CONCURRENCY = "max_concurrent_jobs"  # the one tenant limit that clears by waiting
 
 
@@ -112,7 +114,8 @@ def _step(session: Session, celery: Celery, settings: Settings, sweep: Sweep) ->
     if len(trials) >= sweep.total_trials and all(t.state != TrialState.RUNNING for t in trials):
         best = best_trial(trials, mode)
         if best is not None:
-            _finish(session, sweep, SweepStatus.SUCCEEDED, best_trial=best.number, reason=f"every trial ended; trial {best.number} is the best")
+            _finish(session, sweep, SweepStatus.SUCCEEDED, best_trial=best.number,
+                    reason=f"every trial ended; trial {best.number} is the best")
         else:
             _finish(session, sweep, SweepStatus.FAILED, best_trial=None, error="no trial completed")
 
@@ -151,7 +154,8 @@ def _start_trials(session: Session, celery: Celery, settings: Settings, caller: 
         if planned is not None:
             label, params = planned[number]
         else:  # a grid's combination is computed from its number; random and TPE propose
-            finished = [(t.params, t.value, t.state) for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+            ended = (TrialState.COMPLETE, TrialState.PRUNED)
+            finished = [(t.params, t.value, t.state) for t in trials if t.state in ended]
             label, params = None, search.propose(request, number, finished)  # type: ignore[arg-type]
         trial = store_sweeps.record_trial(session, sweep.id, number, params=params, label=label)
         if not _submit_trial(session, celery, settings, caller, sweep, request, trial):
