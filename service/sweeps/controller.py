@@ -31,7 +31,7 @@ from adamant.store import tenants as store_tenants
 from adamant.store.exceptions import InvalidTransition, LimitExceeded, StoreUnavailable
 from adamant.store.models import Sweep, Trial
 from adamant.store.states import JobStatus, SweepStatus, TrialState
-from service.api.deps import Caller
+from service.caller import Caller
 from service.submission import check_dataset_ref, check_limits, check_model_size_at_submit, submit
 from service.sweeps import search
 from service.sweeps.comparison import comparison_trials
