@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     artifact_quota_bytes: int | None = Field(
         None, ge=0, description="Checkpoint bytes a tenant may keep unless its own max_artifact_bytes says otherwise; none: unlimited."
     )
+    prepared_cache_bytes: int = Field(
+        20 * 1024**3, ge=0, description="Bytes of prepared (encoded) tables a worker keeps under HOME/cache/prepared; 0: off."
+    )
 
     @field_validator("file_roots", mode="before")
     @classmethod
