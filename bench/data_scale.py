@@ -1,0 +1,493 @@
+"""Data at scale (issue 11): today's data path on synthetic customer tables, next to the pyarrow/numpy floor.
+
+    python -m bench.data_scale [--rows 100000 1000000 [10000000]] [--markdown FILE] [--json FILE]
+                               [--memory-limit-gb G] [--device cpu|cuda|auto] [--workdir DIR]
+
+The tables are bank-marketing's columns resampled and jittered to N rows, plus a 1,000-level
+`region` and a 20,000-level `postcode` that carries signal about y (bench/customer_tables.py
+says exactly how), written as Parquet in record batches.
+
+Method. For each size the table is generated, then every step runs in a fresh Python process
+of its own, so the peak RSS it reports (resource.getrusage(RUSAGE_SELF).ru_maxrss, read in
+the child at its end) is that step's alone, imports included; the parent imports nothing
+heavy, so a child inherits no high-water mark from it. Steps:
+
+1. floor read: pyarrow.parquet.read_table(file) (multi-threaded), nothing else.
+2. floor encode: the same read, then every column to numpy — string columns to int32 codes
+   through pyarrow's dictionary_encode, numeric ones to float32; the time is the encoding's,
+   the RSS the whole process's (the Arrow table included).
+3. adamant prepare: what a job does before training, through the project's own functions:
+   adamant.datasets.load_dataset (a file: reference) and adamant.preparation.prepare_training_data
+   for a JobSpec binary_classification, mlp hidden [64], duration dropped, customer_id the id
+   column; time of load + prepare, peak RSS.
+4. epoch: worker.engine.run.run_training, the function `adamant train` calls, with that spec
+   for 1 epoch at batch 1024 on --device (cpu by default): the whole job in one process (load,
+   prepare, model, one epoch, evaluation, checkpoint, reference profile). samples/s = training
+   rows / the seconds from the loop's start to the end-of-epoch validation metrics (so the one
+   validation pass is included); the step's peak RSS is the job's.
+
+bytes/row = (the job's peak RSS - the job process's RSS after its imports) / rows: what each
+row costs, without the fixed ~0.3 GB of Python, pandas and torch. Before each step its memory
+is estimated from the largest size already measured in this run (RSS after imports +
+bytes/row x rows, +10%) or, before any, from a prior (today's path: ~5.7 KB/row, the issue's
+measurement); a step whose estimate passes --memory-limit-gb (default: 20 GB or 80% of this
+machine's memory, the smaller) prints "skipped: needs ~X GB" instead of running.
+
+Expected time on 2 cores / 24 GB (today's path): 100k rows ~12 s, 1M ~70 s. --rows 10000000
+runs the generator and the floor (~1 min) and skips today's prepare and epoch (~55-60 GB
+estimated); a machine with the memory would need ~20 min for them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+GB = 1e9
+DEFAULT_ROWS = [100_000, 1_000_000]
+BATCH, HIDDEN = 1024, [64]
+STEPS = ("read", "encode", "prepare", "epoch")
+# Bytes of peak RSS per row assumed for a step before any size of this run measured it.
+# prepare/epoch: the issue's measurement of today's path (11.7 GB for 2.06M rows).
+PRIOR_BYTES_PER_ROW = {"read": 600.0, "encode": 900.0, "prepare": 5_700.0, "epoch": 5_700.0}
+CHILD_TIMEOUT_S = 3600
+TARGET_10M_RSS_GB, TARGET_100M_RSS_GB = 6.0, 8.0
+TARGET_PREPARE_OVER_READ = 3.0
+
+
+def peak_rss_bytes() -> int:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024  # Linux reports KiB, macOS bytes
+
+
+def current_rss_bytes() -> int:
+    """Resident set size now (Linux /proc; 0 where it cannot be read)."""
+    try:
+        return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def job_spec_dict(path: Path, device: str) -> dict:
+    return {
+        "task": "binary_classification",
+        "dataset": {"ref": f"file:{path}", "target": "y", "drop": ["duration"], "id_column": "customer_id"},
+        "model": {"type": "mlp", "hidden": HIDDEN},
+        "training": {"epochs": 1, "batch_size": BATCH, "seed": 0},
+        "checkpointing": {"every_epochs": 1, "keep_last": 1},
+        "resources": {"device": device},
+    }
+
+
+# --- the steps, each run in a child process -------------------------------------------------
+
+
+def step_generate(path: Path, rows: int, device: str) -> dict:
+    from bench.customer_tables import write_customer_table
+
+    return write_customer_table(path, rows)
+
+
+def step_read(path: Path, rows: int, device: str) -> dict:
+    import pyarrow.parquet as pq
+
+    baseline = current_rss_bytes()
+    started = time.perf_counter()
+    table = pq.read_table(path)
+    seconds = time.perf_counter() - started
+    return {"seconds": seconds, "baseline_rss": baseline, "rows": table.num_rows, "arrow_bytes": table.nbytes}
+
+
+def step_encode(path: Path, rows: int, device: str) -> dict:
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    baseline = current_rss_bytes()
+    table = pq.read_table(path)
+    started = time.perf_counter()
+    categorical = [f.name for f in table.schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
+    numeric = [f.name for f in table.schema if f.name not in categorical]
+    codes = np.empty((table.num_rows, len(categorical)), dtype=np.int32)
+    numbers = np.empty((table.num_rows, len(numeric)), dtype=np.float32)
+    levels = {}
+    for j, name in enumerate(categorical):
+        encoded = pc.dictionary_encode(table.column(name))  # one dictionary shared by every chunk
+        offset = 0
+        for chunk in encoded.chunks:
+            codes[offset : offset + len(chunk), j] = chunk.indices.to_numpy(zero_copy_only=False)
+            offset += len(chunk)
+        levels[name] = len(encoded.chunks[0].dictionary) if encoded.num_chunks else 0
+    for j, name in enumerate(numeric):
+        numbers[:, j] = table.column(name).cast(pa.float32()).to_numpy()
+    seconds = time.perf_counter() - started
+    return {"seconds": seconds, "baseline_rss": baseline, "encoded_bytes": codes.nbytes + numbers.nbytes, "levels": levels}
+
+
+def step_prepare(path: Path, rows: int, device: str) -> dict:
+    from adamant.datasets import load_dataset
+    from adamant.preparation import prepare_training_data
+    from adamant.spec import JobSpec
+
+    spec = JobSpec.model_validate(job_spec_dict(path, device))
+    baseline = current_rss_bytes()
+    started = time.perf_counter()
+    frame = load_dataset(spec.dataset, file_roots=[path.parent])
+    loaded = time.perf_counter()
+    data = prepare_training_data(spec, frame)
+    done = time.perf_counter()
+    return {
+        "seconds": done - started,
+        "baseline_rss": baseline,
+        "load_seconds": loaded - started,
+        "prepare_seconds": done - loaded,
+        "features": int(data.n_features),
+        "matrix_bytes": int(data.x_train.nbytes + data.x_val.nbytes),
+        "x_dtype": str(data.x_train.dtype),
+        "excluded": dict(data.excluded_columns),
+    }
+
+
+class _Timings:
+    """A Reporter that only notes when the loop starts and when the first validation metrics arrive."""
+
+    def __init__(self) -> None:
+        self.loop_started: float | None = None
+        self.validated: float | None = None
+        self.val_metrics: dict[str, float] = {}
+        self.logs: list[str] = []
+
+    def progress(self, progress) -> None:
+        pass
+
+    def metrics(self, points) -> None:
+        if self.validated is None and any(p.name.startswith("val_") for p in points):
+            self.validated = time.perf_counter()
+            self.val_metrics = {p.name: p.value for p in points}
+
+    def checkpoint(self, info) -> None:
+        pass
+
+    def log(self, message: str) -> None:
+        self.logs.append(message)
+
+    def resumed(self, step: int) -> None:
+        self.loop_started = time.perf_counter()
+
+    def should_stop(self) -> bool:
+        return False
+
+
+def step_epoch(path: Path, rows: int, device: str) -> dict:
+    import torch
+
+    from adamant.spec import JobSpec
+    from worker.engine.run import run_training
+
+    spec = JobSpec.model_validate(job_spec_dict(path, device))
+    reporter = _Timings()
+    baseline = current_rss_bytes()
+    run_dir = Path(tempfile.mkdtemp(prefix="adamant-data-scale-", dir=path.parent))
+    try:
+        started = time.perf_counter()
+        result = run_training(spec, run_dir, reporter, file_roots=[path.parent], resume=False)
+        finished = time.perf_counter()
+    finally:
+        shutil.rmtree(run_dir, ignore_errors=True)
+    if reporter.loop_started is None or reporter.validated is None:
+        raise RuntimeError(f"the epoch did not reach its validation (stop reason {result.stop_reason})")
+    epoch_seconds = reporter.validated - reporter.loop_started
+    train_rows = round(rows * (1 - spec.dataset.validation.fraction))
+    return {
+        "seconds": finished - started,
+        "baseline_rss": baseline,
+        "before_loop_seconds": reporter.loop_started - started,
+        "epoch_seconds": epoch_seconds,
+        "train_rows": train_rows,
+        "samples_per_s": train_rows / epoch_seconds,
+        "val_auc": reporter.val_metrics.get("val_auc"),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "logs": reporter.logs,
+    }
+
+
+CHILD_STEPS = {"generate": step_generate, "read": step_read, "encode": step_encode, "prepare": step_prepare, "epoch": step_epoch}
+
+
+def child_main(step: str, path: Path, rows: int, device: str) -> int:
+    result = CHILD_STEPS[step](path, rows, device)
+    result["peak_rss"] = peak_rss_bytes()
+    result["code"] = str(Path(sys.modules["adamant"].__file__).parents[1]) if "adamant" in sys.modules else None
+    print("RESULT " + json.dumps(result), flush=True)
+    return 0
+
+
+# --- the parent: stdlib only, so that it stays small ----------------------------------------
+
+
+def run_child(step: str, path: Path, rows: int, device: str, timeout_s: float) -> dict:
+    command = [sys.executable, "-m", "bench.data_scale", "--child", step, "--file", str(path), "--rows", str(rows), "--device", device]
+    # ADAMANT_HOME next to the table: whatever a job writes there (a prepared-data cache) starts
+    # empty for each step and goes away with the tables.
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH", "")])),
+           "ADAMANT_HOME": str(path.parent / f"home-{step}-{rows}")}
+    started = time.perf_counter()
+    try:
+        done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=timeout_s, env=env)
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {timeout_s:.0f} s"}
+    wall = time.perf_counter() - started
+    for line in reversed(done.stdout.splitlines()):
+        if line.startswith("RESULT "):
+            result = json.loads(line[len("RESULT ") :])
+            result["process_seconds"] = wall
+            return result
+    tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
+    killed = " (killed: out of memory?)" if done.returncode in (-9, 137) else ""
+    return {"error": f"exit {done.returncode}{killed}: " + " | ".join(tail)}
+
+
+def machine() -> dict:
+    cpu = platform.processor() or "unknown"
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "memory_bytes": memory,
+        "python": platform.python_version(),
+        "load_before": os.getloadavg(),
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    }
+
+
+def bytes_per_row(result: dict, rows: int) -> float:
+    """What a row adds to a step's peak RSS: the peak less the process's RSS after its imports, per row."""
+    return (result["peak_rss"] - result.get("baseline_rss", 0)) / rows
+
+
+def projected_bytes(result: dict, measured_rows: int, rows: int) -> float:
+    return result.get("baseline_rss", 0) + bytes_per_row(result, measured_rows) * rows
+
+
+def estimate_bytes(step: str, rows: int, measured: dict[int, dict]) -> float:
+    """Peak RSS this step would need at `rows`, from the largest size measured so far (+10%), else the prior."""
+    for size in sorted(measured, reverse=True):
+        result = measured[size].get(step)
+        if result and "peak_rss" in result:
+            return projected_bytes(result, size, rows) * 1.1
+    return PRIOR_BYTES_PER_ROW[step] * rows
+
+
+def measure(sizes: list[int], *, workdir: Path, device: str, memory_limit: float, timeout_s: float, log=print) -> dict:
+    info = machine()
+    measured: dict[int, dict] = {}
+    for rows in sizes:
+        path = workdir / f"customers-{rows}.parquet"
+        size_started = time.perf_counter()
+        log(f"[{rows:,} rows] generating {path.name} ...")
+        results: dict = {"generate": run_child("generate", path, rows, device, timeout_s)}
+        if "error" not in results["generate"]:
+            for step in STEPS:
+                need = estimate_bytes(step, rows, measured)
+                if need > memory_limit:
+                    results[step] = {"skipped": f"skipped: needs ~{need / GB:.0f} GB"}
+                    log(f"[{rows:,} rows] {step}: {results[step]['skipped']} (limit {memory_limit / GB:.0f} GB)")
+                    continue
+                log(f"[{rows:,} rows] {step} ...")
+                results[step] = run_child(step, path, rows, device, timeout_s)
+                if "error" in results[step]:
+                    log(f"[{rows:,} rows] {step}: {results[step]['error']}")
+        results["wall_seconds"] = time.perf_counter() - size_started
+        measured[rows] = results
+        path.unlink(missing_ok=True)
+        for home in workdir.glob(f"home-*-{rows}"):
+            shutil.rmtree(home, ignore_errors=True)
+    info["load_after"] = os.getloadavg()
+    return {"machine": info, "device": device, "memory_limit_bytes": memory_limit, "sizes": {str(k): v for k, v in measured.items()}}
+
+
+# --- the report -----------------------------------------------------------------------------
+
+COLUMNS = [
+    ("rows", 11),
+    ("file MB", 8),
+    ("floor read s", 12),
+    ("read RSS GB", 11),
+    ("floor encode s", 14),
+    ("encode RSS GB", 13),
+    ("adamant prepare s", 17),
+    ("prepare RSS GB", 14),
+    ("epoch samples/s", 15),
+    ("epoch s", 8),
+    ("job RSS GB", 10),
+    ("bytes/row", 9),
+    ("val AUC", 7),
+]
+
+
+def _cell(result: dict | None, key: str, fmt: str) -> str:
+    if not result:
+        return "-"
+    if "skipped" in result:
+        return "skipped"
+    if "error" in result:
+        return "failed"
+    value = result.get(key)
+    return "-" if value is None else format(value, fmt)
+
+
+def table_rows(report: dict) -> list[list[str]]:
+    rows = []
+    for size, r in report["sizes"].items():
+        n = int(size)
+        epoch = r.get("epoch") or {}
+        per_row = f"{bytes_per_row(epoch, n):,.0f}" if "peak_rss" in epoch else _cell(epoch, "peak_rss", "")
+        rows.append([
+            f"{n:,}",
+            _cell(r.get("generate"), "bytes", "") if "bytes" not in r.get("generate", {}) else f"{r['generate']['bytes'] / 1e6:.1f}",
+            _cell(r.get("read"), "seconds", ".2f"),
+            _gb(r.get("read")),
+            _cell(r.get("encode"), "seconds", ".2f"),
+            _gb(r.get("encode")),
+            _cell(r.get("prepare"), "seconds", ".1f"),
+            _gb(r.get("prepare")),
+            _cell(epoch, "samples_per_s", ",.0f"),
+            _cell(epoch, "epoch_seconds", ".1f"),
+            _gb(epoch),
+            per_row,
+            _cell(epoch, "val_auc", ".4f"),
+        ])
+    return rows
+
+
+def _gb(result: dict | None) -> str:
+    if result and "peak_rss" in result:
+        return f"{result['peak_rss'] / GB:.2f}"
+    return _cell(result, "peak_rss", "")
+
+
+def target_lines(report: dict) -> list[str]:
+    lines = []
+    for size, r in report["sizes"].items():
+        read, prepare, epoch = r.get("read", {}), r.get("prepare", {}), r.get("epoch", {})
+        if "seconds" in read and "seconds" in prepare:
+            ratio = prepare["seconds"] / read["seconds"]
+            met = "met" if ratio <= TARGET_PREPARE_OVER_READ else "not met"
+            lines.append(f"{int(size):>11,} rows: prepare <= 3x pyarrow read: {prepare['seconds']:.1f} s = {ratio:,.0f}x read -> {met}")
+        if "seconds" in prepare and "epoch_seconds" in epoch:
+            met = "met" if prepare["seconds"] <= epoch["epoch_seconds"] else "not met"
+            lines.append(f"{int(size):>11,} rows: prepare <= one epoch: {prepare['seconds']:.1f} s vs epoch {epoch['epoch_seconds']:.1f} s -> {met}")
+    lines += [_rss_target(report, 10_000_000, TARGET_10M_RSS_GB, "trains one epoch"),
+              _rss_target(report, 100_000_000, TARGET_100M_RSS_GB, "streams")]
+    return lines
+
+
+def _rss_target(report: dict, rows: int, limit_gb: float, what: str) -> str:
+    head = f"{rows:>11,} rows: {what} with peak RSS <= {limit_gb:.0f} GB:"
+    epoch = report["sizes"].get(str(rows), {}).get("epoch", {})
+    if "peak_rss" in epoch:
+        peak = epoch["peak_rss"] / GB
+        return f"{head} {peak:.1f} GB -> {'met' if peak <= limit_gb else 'not met'}"
+    measured = [(int(s), r["epoch"]) for s, r in report["sizes"].items() if "peak_rss" in r.get("epoch", {})]
+    if not measured:
+        return f"{head} not measured"
+    size, largest = max(measured, key=lambda item: item[0])
+    projected = projected_bytes(largest, size, rows) / GB
+    why = epoch.get("skipped", "not run") if epoch else "not run"
+    return f"{head} {why}; projected from {size:,} rows: ~{projected:,.0f} GB -> {'met' if projected <= limit_gb else 'not met'}"
+
+
+def render(report: dict) -> str:
+    m = report["machine"]
+    usable = f" ({m['usable_cores']} usable)" if m["usable_cores"] != m["cores"] else ""
+    epochs = [r["epoch"] for r in report["sizes"].values() if "torch" in r.get("epoch", {})]
+    torch_note = f", torch {epochs[0]['torch']} ({epochs[0]['torch_threads']} threads)" if epochs else ""
+    lines = [
+        f"machine: {m['cpu']}, {m['cores']} cores{usable}, {m['memory_bytes'] / 2**30:.0f} GiB RAM, python {m['python']}{torch_note}, "
+        f"device {report['device']}; {m['date']}",
+        "load average before: {:.2f} {:.2f} {:.2f}; after: {:.2f} {:.2f} {:.2f}".format(*m["load_before"], *m["load_after"]),
+        "method: each step in a fresh process, peak RSS = its getrusage ru_maxrss (imports included); floor = pyarrow "
+        "read_table, then dictionary_encode -> int32 codes and float32 numerics; prepare = adamant load_dataset + "
+        f"prepare_training_data; epoch = worker.engine.run.run_training, mlp {HIDDEN}, batch {BATCH}, 1 epoch; "
+        "bytes/row = (job peak RSS - its RSS after imports) / rows; GB = 1e9 bytes",
+        "",
+    ]
+    header = "  ".join(f"{name:>{width}}" for name, width in COLUMNS)
+    lines += [header, "-" * len(header)]
+    for row in table_rows(report):
+        lines.append("  ".join(f"{cell:>{width}}" for cell, (_, width) in zip(row, COLUMNS)))
+    lines += ["", "targets (issue 11; 10M and 100M on 2 cores / 24 GB):", *target_lines(report)]
+    notes = []
+    for size, r in report["sizes"].items():
+        prepare = r.get("prepare", {})
+        epoch = r.get("epoch", {})
+        if "epoch_seconds" in epoch:
+            after = epoch["seconds"] - epoch["before_loop_seconds"] - epoch["epoch_seconds"]
+            notes.append(f"{int(size):>11,} rows: job {epoch['seconds']:.1f} s = {epoch['before_loop_seconds']:.1f} s before the loop "
+                         f"(load, prepare, model) + {epoch['epoch_seconds']:.1f} s epoch + {after:.1f} s after "
+                         f"(checkpoint, reference profile); code measured: {epoch.get('code')}")
+        if "features" in prepare:
+            notes.append(f"{int(size):>11,} rows: {prepare['features']} features ({prepare['x_dtype']}), load {prepare['load_seconds']:.1f} s + "
+                         f"prepare {prepare['prepare_seconds']:.1f} s; matrices {prepare['matrix_bytes'] / GB:.2f} GB; whole size took "
+                         f"{r['wall_seconds']:.0f} s")
+        for step in ("generate", *STEPS):
+            if "error" in r.get(step, {}):
+                notes.append(f"{int(size):>11,} rows: {step} failed: {r[step]['error']}")
+    if notes:
+        lines += ["", "notes:", *notes]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, nargs="+", default=DEFAULT_ROWS)
+    parser.add_argument("--device", choices=["cpu", "cuda", "auto"], default="cpu")
+    parser.add_argument("--memory-limit-gb", type=float, default=None)
+    parser.add_argument("--timeout-s", type=float, default=CHILD_TIMEOUT_S, help="per step")
+    parser.add_argument("--workdir", type=Path, default=None, help="where the tables are written (a temporary folder by default)")
+    parser.add_argument("--markdown", type=Path)
+    parser.add_argument("--json", type=Path)
+    parser.add_argument("--child", choices=sorted(CHILD_STEPS), help=argparse.SUPPRESS)
+    parser.add_argument("--file", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        return child_main(args.child, args.file, args.rows[0], args.device)
+
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    limit = args.memory_limit_gb * GB if args.memory_limit_gb else min(20 * GB, 0.8 * memory)
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="adamant-data-scale-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    try:
+        report = measure(sorted(args.rows), workdir=workdir, device=args.device, memory_limit=limit, timeout_s=args.timeout_s,
+                         log=lambda message: print(message, file=sys.stderr, flush=True))
+    finally:
+        if args.workdir is None:
+            shutil.rmtree(workdir, ignore_errors=True)
+    text = render(report)
+    print(text)
+    if args.markdown:
+        args.markdown.write_text(f"`python -m bench.data_scale --rows {' '.join(map(str, sorted(args.rows)))}`\n\n```\n{text}\n```\n")
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
