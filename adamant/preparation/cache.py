@@ -99,7 +99,10 @@ def dataset_identity(
     if isinstance(source, BuiltinDataset):
         return {"builtin": source.name, "files": _builtin_files()}
     if isinstance(source, Path) and source.is_file():
-        return {"file_sha256": file_sha256(source, hashes)}
+        try:
+            return {"file_sha256": file_sha256(source, hashes)}
+        except OSError:
+            return None
     return None
 
 
@@ -176,12 +179,18 @@ class PreparedDataCache:
         return None if identity is None else preparation_key(spec, identity)
 
     @contextlib.contextmanager
-    def preparing(self, key: str) -> Iterator[None]:
-        """Held while one process prepares `key`: the others wait here, then find its entry."""
+    def preparing(self, key: str, on_wait: Callable[[], None] | None = None) -> Iterator[None]:
+        """Held while one process prepares `key`: the others wait here (calling `on_wait` once
+        when they must), then find its entry. The lock goes with the process that holds it."""
         locks = self.root / ".locks"
         locks.mkdir(parents=True, exist_ok=True)
         with (locks / f"{key}.lock").open("a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if on_wait is not None:
+                    on_wait()
+                fcntl.flock(handle, fcntl.LOCK_EX)
             try:
                 yield
             finally:

@@ -4,34 +4,162 @@ This is the plain function under both the CLI (`adamant train`) and the Celery t
 adds logic of its own. The run directory holds spec.json, checkpoints/, best/, result.json and,
 once training ends, reference-profile.json: what batch scoring later checks its tables against
 for drift (adamant/monitoring/reference.py).
+
+Prepared data goes through the prepared-data cache (adamant/preparation/cache.py, under
+ADAMANT_HOME/cache/prepared): runs that differ only in what preparation does not read (the
+trials of a sweep, the runs of a comparison, a resumed job) read the encoded arrays back instead
+of loading and preparing the table again. The training rows' part of the reference profile is
+computed in the same pass as the preparation and cached with it; the scores' part needs the
+trained model, and is computed at the end from the cached validation arrays.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
-from collections.abc import Callable
-from dataclasses import asdict
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any, Literal
 
+import numpy as np
 import pandas as pd
 
+from adamant.checkpoint_files import MANIFEST, sha256_of
 from adamant.datasets import load_dataset
 from adamant.model_size import check_model_size, prepared_shape
-from adamant.monitoring.reference import build_reference, write_reference
-from adamant.preparation import PreparedData, prepare_training_data
+from adamant.monitoring.profile import reference_profile, score_profile
+from adamant.monitoring.reference import write_reference
+from adamant.preparation import PreparedData, PreparedDataCache, PreparedRows, prepare_training_data
+from adamant.preparation.cache import NotCacheable
+from adamant.scoring.scorer import Scorer, load_scorer, output_frame
+from adamant.scoring.table import SCORE_COLUMNS
+from adamant.settings import get_settings
 from adamant.spec import JobSpec
 from worker.engine.checkpoints import latest_valid_checkpoint
 from worker.engine.reporting import NullReporter, Reporter
 from worker.engine.setup import build_setup
 from worker.engine.trainer import TrainResult, train
 
+REFERENCE_FEATURES = "reference_features"  # the cached training rows' profile (extras of a cache entry)
+REFERENCE_ERROR = "reference_error"
+
+
+@dataclass
+class TrainingData:
+    """What training needs from the table: the prepared arrays, the training rows' reference
+    profile (or why there is none) and, where a step still needs the raw rows, the table."""
+
+    data: PreparedData
+    frame: pd.DataFrame | None
+    reference_features: dict[str, Any] | None = None
+    reference_error: str | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+def load_frame(
+    spec: JobSpec,
+    *,
+    file_roots: list[Path],
+    uploads: Callable[[str], Path] | None = None,
+    object_prefixes: Sequence[str] = (),
+) -> pd.DataFrame:
+    """The job's table: the one place a run reads its dataset. `object_prefixes`, the tenant's
+    allowed object-store prefixes, are passed on only where there are some."""
+    options: dict[str, Any] = {"object_prefixes": list(object_prefixes)} if object_prefixes else {}
+    return load_dataset(spec.dataset, file_roots=file_roots, uploads=uploads, **options)
+
 
 def load_training_data(
-    spec: JobSpec, *, file_roots: list[Path], uploads: Callable[[str], Path] | None = None
+    spec: JobSpec,
+    *,
+    file_roots: list[Path],
+    uploads: Callable[[str], Path] | None = None,
+    object_prefixes: Sequence[str] = (),
 ) -> tuple[pd.DataFrame, PreparedData]:
-    frame = load_dataset(spec.dataset, file_roots=file_roots, uploads=uploads)
+    frame = load_frame(spec, file_roots=file_roots, uploads=uploads, object_prefixes=object_prefixes)
     return frame, prepare_training_data(spec, frame)
+
+
+def settings_cache() -> PreparedDataCache | None:
+    """The worker's prepared-data cache, from ADAMANT_HOME and ADAMANT_PREPARED_CACHE_BYTES (None when 0)."""
+    settings = get_settings()
+    cache = PreparedDataCache(settings.home.absolute() / "cache" / "prepared", settings.prepared_cache_bytes)
+    return cache if cache.enabled else None
+
+
+def prepare_for_training(
+    spec: JobSpec,
+    reporter: Reporter,
+    *,
+    file_roots: list[Path],
+    uploads: Callable[[str], Path] | None = None,
+    object_prefixes: Sequence[str] = (),
+    cache: PreparedDataCache | None = None,
+) -> TrainingData:
+    """The prepared data from `cache` when an earlier run prepared the same table the same way,
+    else loaded and prepared here (and stored there). Object-store references are not cached: the
+    key needs the bytes' sha256, which would mean reading the object twice."""
+    sources: dict[str, Any] = {"file_roots": file_roots, "uploads": uploads, "object_prefixes": object_prefixes}
+    if cache is None:
+        return _prepare(spec, **sources)
+    try:
+        key = cache.key_for(spec, file_roots=file_roots, uploads=uploads)
+        cached = cache.get(key) if key is not None else None
+    except OSError as exc:  # an unreadable cache folder costs the run its preparation, never the run
+        reporter.log(f"warning: prepared-data cache unavailable: {type(exc).__name__}: {exc}")
+        return _prepare(spec, **sources)
+    if key is None:
+        return _prepare(spec, **sources)
+    if cached is None:
+        with contextlib.ExitStack() as stack:
+            try:  # a concurrent run preparing the same key finishes first; then its entry is read
+                stack.enter_context(cache.preparing(key, on_wait=lambda: reporter.log(
+                    f"waiting for another run preparing the same data ({key[:12]})")))
+                cached = cache.get(key)
+            except OSError as exc:
+                reporter.log(f"warning: prepared-data cache unavailable: {type(exc).__name__}: {exc}")
+            if cached is None:
+                started = time.monotonic()
+                prepared = _prepare(spec, **sources)
+                seconds = time.monotonic() - started
+                try:
+                    refused = cache.put(key, prepared.data, prepared.extras)
+                except (NotCacheable, OSError) as exc:
+                    refused = f"{type(exc).__name__}: {exc}"
+                outcome = f"not cached ({refused})" if refused else f"cached as {key[:12]}"
+                reporter.log(f"prepared data in {seconds:.1f}s; {outcome}")
+                return prepared
+    data = cached.data
+    reporter.log(f"prepared data from cache {key[:12]} ({len(data.train_rows) + len(data.val_rows)} rows, {cached.seconds:.1f}s)")
+    frame = None
+    if spec.task == "segmentation":  # segment profiles describe the raw training rows
+        frame = load_frame(spec, **sources)
+    return TrainingData(
+        data,
+        frame,
+        cached.extras.get(REFERENCE_FEATURES),
+        cached.extras.get(REFERENCE_ERROR),
+        cached.extras,
+    )
+
+
+def _prepare(
+    spec: JobSpec, *, file_roots: list[Path], uploads: Callable[[str], Path] | None, object_prefixes: Sequence[str]
+) -> TrainingData:
+    frame, data = load_training_data(spec, file_roots=file_roots, uploads=uploads, object_prefixes=object_prefixes)
+    features, error = training_rows_profile(frame, data)
+    extras = {REFERENCE_FEATURES: features} if features is not None else {REFERENCE_ERROR: error}
+    return TrainingData(data, frame, features, error, extras)
+
+
+def training_rows_profile(frame: pd.DataFrame, data: PreparedData) -> tuple[dict[str, Any] | None, str | None]:
+    """The reference profile of the training rows, without scores; or why it cannot be made."""
+    try:
+        return reference_profile(frame.iloc[data.train_rows], data.preprocessing), None
+    except Exception as exc:  # noqa: BLE001 - monitoring is an addition: see save_reference
+        return None, f"{type(exc).__name__}: {exc}"
 
 
 def run_training(
@@ -45,14 +173,21 @@ def run_training(
     resume: bool = True,
     max_parameters: int | None = None,
     max_memory_bytes: int | None = None,
+    prepared_cache: PreparedDataCache | None | Literal["settings"] = "settings",
+    object_prefixes: Sequence[str] = (),
 ) -> TrainResult:
     """With max_parameters (the worker passes its settings'), a model past the size limits is
-    ModelTooLarge before anything is allocated: the user's error, recorded once."""
+    ModelTooLarge before anything is allocated: the user's error, recorded once. `prepared_cache`
+    defaults to the one the settings name (settings_cache); None prepares without a cache."""
     reporter = reporter or NullReporter()
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "spec.json").write_text(spec.model_dump_json(indent=2))
     started = time.monotonic()
-    frame, data = load_training_data(spec, file_roots=file_roots, uploads=uploads)
+    cache = settings_cache() if prepared_cache == "settings" else prepared_cache
+    prepared = prepare_for_training(
+        spec, reporter, file_roots=file_roots, uploads=uploads, object_prefixes=object_prefixes, cache=cache
+    )
+    data = prepared.data
     reporter.log(
         f"data: {len(data.train_rows)} training rows, {len(data.val_rows)} validation rows, "
         f"{data.n_features} features"
@@ -64,28 +199,39 @@ def run_training(
     if max_parameters is not None:
         check_model_size(spec, prepared_shape(spec, data), max_parameters=max_parameters,
                          max_memory_bytes=max_memory_bytes if max_memory_bytes is not None else 2**63)
-    setup = build_setup(spec, data, init_from=init_from, frame=frame)
+    setup = build_setup(spec, data, init_from=init_from, frame=prepared.frame)
     reporter.log(f"device: {setup.device}; model: {sum(p.numel() for p in setup.model.parameters())} parameters")
     result = train(setup, run_dir, reporter, resume=resume)
     if result.stop_reason != "cancelled":
-        save_reference(run_dir, frame, data, result.best_checkpoint or latest_valid_checkpoint(run_dir), reporter)
+        save_reference(run_dir, prepared, result.best_checkpoint or latest_valid_checkpoint(run_dir), reporter)
     (run_dir / "result.json").write_text(json.dumps(_jsonable(asdict(result)), indent=2))
     return result
 
 
-def save_reference(
-    run_dir: Path, frame: pd.DataFrame, data: PreparedData, checkpoint: Path | None, reporter: Reporter
-) -> None:
+def save_reference(run_dir: Path, prepared: TrainingData, checkpoint: Path | None, reporter: Reporter) -> None:
     """Profile the training rows and the checkpoint's validation scores for later drift reports.
 
-    Monitoring is an addition to a model, not part of it: a profile that cannot be made is
-    logged as a warning, and scoring jobs of this run then report no drift.
+    The same profile as adamant.monitoring.reference.build_reference over the table, assembled
+    from the training rows' profile made while preparing and the scores of the prepared
+    validation rows, so a run whose data came from the cache needs no table here. Monitoring is
+    an addition to a model, not part of it: a profile that cannot be made is logged as a
+    warning, and scoring jobs of this run then report no drift.
     """
     if checkpoint is None:
         return
     started = time.monotonic()
     try:
-        profile = build_reference(frame, data.train_rows, data.val_rows, checkpoint)
+        if prepared.reference_features is None:
+            raise ValueError(prepared.reference_error or "no profile of the training rows")
+        profile = json.loads(json.dumps(prepared.reference_features))  # a copy: the cache's stays as it was
+        scorer = load_scorer(checkpoint)
+        scores = validation_scores(scorer, prepared.data)
+        profile["score"] = score_profile(scores) if scores is not None else None
+        profile["scores_from"] = {
+            "checkpoint_step": int(scorer.manifest.get("step", 0)),
+            "manifest_sha256": sha256_of(checkpoint / MANIFEST),
+            "validation_rows": int(len(prepared.data.val_rows)) if scores is not None else 0,
+        }
         write_reference(run_dir, profile)
     except Exception as exc:  # noqa: BLE001 - see the docstring
         reporter.log(f"warning: no reference profile for drift monitoring: {type(exc).__name__}: {exc}")
@@ -95,6 +241,19 @@ def save_reference(
         f"training rows, scores of {profile['scores_from']['validation_rows']} validation rows "
         f"({time.monotonic() - started:.1f}s)"
     )
+
+
+def validation_scores(scorer: Scorer, data: PreparedData) -> np.ndarray | None:
+    """The checkpoint's scores (the torch-free scorer's) of the prepared validation rows: what
+    scoring the validation rows of the table gives, without the table."""
+    score_column = SCORE_COLUMNS.get(scorer.task)
+    if score_column is None or not len(data.val_rows):
+        return None
+    rows = PreparedRows(x=data.x_val, ids=data.ids_val, y=data.y_val, user_idx=data.user_idx_val, item_idx=data.item_idx_val)
+    scored = output_frame(scorer, rows)
+    if score_column not in scored.columns or len(scored) != len(data.val_rows):
+        return None
+    return scored[score_column].to_numpy(dtype=np.float64)
 
 
 def _jsonable(value: object) -> object:
