@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import uuid
 from pathlib import Path
 from types import SimpleNamespace
@@ -94,7 +94,13 @@ def test_the_configured_store_follows_the_settings(tmp_path: Path) -> None:
     assert isinstance(artifact_store(remote), FsspecArtifacts) and isinstance(artifact_mirror(remote), FsspecArtifacts)
 
 
-@pytest.mark.skipif(importlib.util.find_spec("s3fs") is not None, reason="s3fs is installed here")
-def test_an_s3_url_without_s3fs_says_what_to_install() -> None:
+def test_an_s3_url_without_s3fs_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    # s3fs is a dependency now; a deployment that dropped it gets this message. fsspec is made
+    # to look for its S3 filesystem in a module that does not exist, as it would without s3fs.
+    registry = importlib.import_module("fsspec.registry")  # the module; fsspec.registry is its mapping
+    monkeypatch.delitem(registry._registry, "s3", raising=False)
+    monkeypatch.setitem(registry.known_implementations, "s3",
+                        {"class": "adamant_no_such_module.S3FileSystem", "err": "Install s3fs to access S3"})
+
     with pytest.raises(ArtifactStoreError, match="s3fs"):
         FsspecArtifacts("s3://bucket/prefix")

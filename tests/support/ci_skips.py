@@ -16,7 +16,6 @@ import pytest
 # a regular expression searched in the skip's reason; keep the list short and say why.
 ALLOWED_SKIPS: dict[str, str] = {
     r"needs a CUDA device": "CI machines have no GPU; bench/cuda_checks.sh runs those tests on one",
-    r"s3fs is installed here": "the test checks the message shown when s3fs is missing",
     r"^movielens-100k is not at ": "its licence forbids a copy in the project: a checkout without ../shared "
                                   "(or ADAMANT_SHARED_DATASETS) cannot have it",
 }
