@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     artifacts_url: str | None = Field(
         None, description="fsspec URL of the artifact store (file:///..., s3://bucket/prefix); default: the local artifact root."
     )
+    s3_endpoint_url: str | None = Field(
+        None, description="Endpoint of an S3-compatible server (MinIO, Ceph...) for s3:// dataset references; default: AWS."
+    )
     artifact_quota_bytes: int | None = Field(
         None, ge=0, description="Checkpoint bytes a tenant may keep unless its own max_artifact_bytes says otherwise; none: unlimited."
     )

@@ -20,6 +20,7 @@ from celery import Celery
 from sqlalchemy.orm import Session
 
 from adamant.datasets import get_builtin, resolve_file
+from adamant.datasets.resolve import is_object_reference, resolve_object
 from adamant.datasets.schema import describe_table
 from adamant.exceptions import DatasetError, SpecError
 from adamant.model_size import DataShape, SizeEstimate, check_model_size, shape_from_schema
@@ -28,6 +29,7 @@ from adamant.settings import Settings
 from adamant.spec import JobSpec
 from adamant.store import datasets as store_datasets
 from adamant.store import jobs as store_jobs
+from adamant.store import tenants as store_tenants
 from adamant.store.exceptions import NotFound
 from adamant.store.models import Job
 from service.caller import Caller
@@ -39,7 +41,8 @@ def request_hash(spec: JobSpec) -> str:
 
 
 def check_dataset_ref(session: Session, settings: Settings, tenant_id: str, spec: JobSpec) -> Path | None:
-    """Refuse a reference that cannot resolve for this tenant (422 naming dataset.ref)."""
+    """Refuse a reference that cannot resolve for this tenant (422 naming dataset.ref). An
+    object-store URI is checked against the tenant's prefixes only: the data is not read here."""
     ref = spec.dataset.ref
     scheme, _, rest = ref.partition(":")
     try:
@@ -50,12 +53,16 @@ def check_dataset_ref(session: Session, settings: Settings, tenant_id: str, spec
             return settings.artifact_root / store_datasets.dataset_path(session, tenant_id, rest)
         if scheme == "file":
             return resolve_file(rest, settings.file_roots)
+        if is_object_reference(ref):
+            resolve_object(ref, store_tenants.get_tenant(session, tenant_id).dataset_prefixes)
+            return None
     except NotFound as exc:
         raise SpecError(f"no dataset {rest!r} (upload one with POST /v1/datasets)", path="dataset.ref") from exc
     except DatasetError as exc:
         raise SpecError(exc.reason, path="dataset.ref") from exc
     raise SpecError(
-        f"unsupported reference {ref!r}: use builtin:<name>, dataset:<id> or file:<path>", path="dataset.ref"
+        f"unsupported reference {ref!r}: use builtin:<name>, dataset:<id>, file:<path> or an s3://, gs://, az:// URI",
+        path="dataset.ref",
     )
 
 

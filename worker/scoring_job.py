@@ -43,7 +43,7 @@ from adamant.store.usage import QuotaExceeded
 from worker.db_reporter import DatabaseReporter
 from worker.engine.reporting import Progress
 from worker.leased_child import EXIT_RECORDED, LeasedJob, exit_process, run_leased
-from worker.trainer_process import run_dir_for
+from worker.trainer_process import dataset_prefixes, run_dir_for
 
 log = logging.getLogger("adamant.scoring")
 REPORT_FILE = "report.json"
@@ -74,7 +74,8 @@ def score(job: LeasedJob) -> int:
                 f"checkpoint {spec.checkpoint} of job {spec.model_job_id} is gone; submit the scoring job again"
             ) from exc
     scorer = load_scorer(local_copy(settings, checkpoint.path))  # fetched when another host wrote it
-    frame = load_dataset(spec.dataset.as_dataset_spec(), file_roots=settings.file_roots, uploads=job.uploads)
+    frame = load_dataset(spec.dataset.as_dataset_spec(), file_roots=settings.file_roots, uploads=job.uploads,
+                         object_prefixes=dataset_prefixes(job, spec.dataset.ref))
     profile = read_reference(_model_run_dir(settings, spec.model_job_id))
     reporter.log(
         f"scoring {len(frame)} rows of {spec.dataset.ref} with checkpoint step {checkpoint.step} of "

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from adamant.artifacts import artifact_mirror, local_copy, publish
+from adamant.datasets.resolve import is_object_reference
 from adamant.exceptions import CheckpointError
 from adamant.logging_setup import bind_job, configure_logging
 from adamant.monitoring.reference import REFERENCE_FILE
@@ -23,6 +24,7 @@ from adamant.settings import Settings, get_settings
 from adamant.spec import JobSpec, load_stored_spec
 from adamant.store import checkpoints as store_checkpoints
 from adamant.store import jobs as store_jobs
+from adamant.store import tenants as store_tenants
 from adamant.store.exceptions import NotFound
 from worker.leased_child import EXIT_RECORDED, LeasedJob, exit_process, run_leased
 
@@ -59,10 +61,13 @@ def train(job: LeasedJob) -> int:
         spec = load_stored_spec(job.stored_spec)  # StoredSpecInvalid is a user error: failed once
         init_from = _init_checkpoint(sessions, settings, job.tenant_id, spec)
         _fetch_latest_checkpoint(sessions, settings, lease.job_id)
+        prefixes = dataset_prefixes(job, spec.dataset.ref)
         result = run_training(
             spec, run_dir, FanOutReporter(reporter, tensorboard), file_roots=settings.file_roots,
             uploads=job.uploads, init_from=init_from, resume=True,
             max_parameters=settings.max_model_parameters, max_memory_bytes=settings.max_training_memory_bytes,
+            # Only object-store references need the prefixes: every other job calls run_training as before.
+            **({"object_prefixes": prefixes} if prefixes else {}),
         )
         if result.stop_reason == "cancelled" and reporter.draining and not reporter.cancel_requested:
             # Stopped because the worker is going away, with a checkpoint just written:
@@ -91,6 +96,15 @@ def train(job: LeasedJob) -> int:
         return EXIT_RECORDED
     finally:
         tensorboard.close()
+
+
+def dataset_prefixes(job: LeasedJob, ref: str) -> list[str]:
+    """The tenant's allowed object-store prefixes, read now (an admin may have narrowed them since
+    the submit) when `ref` names an object store; [] for any other reference."""
+    if not is_object_reference(ref):
+        return []
+    with job.sessions() as session:
+        return list(store_tenants.get_tenant(session, job.tenant_id).dataset_prefixes or [])
 
 
 def _mirror_reference(settings: Settings, run_dir: Path) -> None:

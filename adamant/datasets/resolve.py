@@ -1,29 +1,67 @@
-"""Turning a dataset reference (builtin:, dataset:, file:) into a table, refusing what is not allowed.
+"""Turning a dataset reference (builtin:, dataset:, file:, s3:// gs:// az://) into a table, refusing
+what is not allowed.
 
 `file:` references name files on the server, so they are confined to the operator's allowed
 roots: the path is URL-decoded once, refused if it holds a NUL byte, checked lexically (so a
 missing file outside the roots is not told apart from an existing one), then resolved through
-every symlink and checked again against each resolved root. Object-store URIs are refused until
-the object-store reader exists.
+every symlink and checked again against each resolved root.
+
+Object-store URIs are confined the same way to the prefixes an admin allows the tenant
+(`dataset_prefixes`, such as "s3://acme-marketing/exports/"). The check is lexical and needs no
+access to the store, so the service makes it at submit and the worker again when it reads: a
+URI holding `.` or `..` segments, empty segments, percent-encoded slashes or dots, a query or a
+fragment is refused outright (a store or a proxy on the way may normalise what we compared
+literally), and a prefix always ends at a `/`, so "s3://acme-marketing/" never admits
+"s3://acme-marketing-evil/". What passes is read through fsspec (s3fs for s3://, gcsfs for gs://,
+adlfs for az://) with the operator's credentials from the usual environment (AWS_ACCESS_KEY_ID
+...; ADAMANT_S3_ENDPOINT_URL for an S3-compatible server): a Parquet, CSV or .csv.gz object, or a
+folder of Parquet files partitioned Hive-style (`month=may/part-0.parquet`).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
-from pathlib import Path
+import re
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
 from urllib.parse import unquote
 
 import pandas as pd
 
 from adamant.datasets.catalogue import BuiltinDataset, get_builtin
-from adamant.datasets.readers import UNLIMITED, ReadLimits, read_table
+from adamant.datasets.readers import UNLIMITED, ReadLimits, TableTooLarge, read_table
 from adamant.exceptions import DatasetError
 from adamant.spec import DatasetSpec
 
 OBJECT_STORE_SCHEMES = {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "hdfs", "http", "https", "ftp", "sftp"}
+# The object stores a tenant's prefixes may name; each needs its fsspec package (s3fs is installed).
+READABLE_SCHEMES = ("s3", "gs", "gcs", "az", "abfs", "abfss")
+_FSSPEC_PACKAGES = {"s3": "s3fs", "gs": "gcsfs", "gcs": "gcsfs", "az": "adlfs", "abfs": "adlfs", "abfss": "adlfs"}
+_URI = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://(.*)$", re.DOTALL)
+# Percent-encoded slash, backslash, dot and NUL: fsspec reads keys literally, but a proxy or an
+# S3-compatible server on the way may decode them into segments the prefix check never saw.
+_ENCODED_SEPARATOR = re.compile(r"%(2f|5c|2e|00)", re.IGNORECASE)
 
 Uploads = Callable[[str], Path]
+
+
+@dataclass(frozen=True)
+class ObjectReference:
+    """An object-store URI inside one of the tenant's prefixes: a file, or a folder (ends in '/')
+    of Parquet files. `url` is the normalised form that was checked."""
+
+    url: str
+
+    @property
+    def scheme(self) -> str:
+        return self.url.partition("://")[0]
+
+    @property
+    def name(self) -> str:
+        return PurePosixPath(self.url.partition("://")[2]).name
 
 
 def load_dataset(
@@ -32,12 +70,21 @@ def load_dataset(
     file_roots: Sequence[Path],
     uploads: Uploads | None = None,
     limits: ReadLimits = UNLIMITED,
+    object_prefixes: Sequence[str] = (),
+    storage_options: Mapping[str, Any] | None = None,
 ) -> pd.DataFrame:
     """The table `spec.ref` names, read with `spec.format` and `spec.delimiter` (files only),
-    within `limits` (the service's read limits where a service process reads it)."""
-    source = resolve_reference(spec.ref, file_roots=file_roots, uploads=uploads)
+    within `limits` (the service's read limits where a service process reads it).
+
+    `object_prefixes` are the tenant's allowed object-store prefixes (none: every object-store
+    URI is refused); `storage_options` go to fsspec (default: the settings', see
+    `object_storage_options`)."""
+    source = resolve_reference(spec.ref, file_roots=file_roots, uploads=uploads, object_prefixes=object_prefixes)
     if isinstance(source, BuiltinDataset):
         return source.load()
+    if isinstance(source, ObjectReference):
+        return read_object(source, format=spec.format, delimiter=spec.delimiter, limits=limits,
+                           storage_options=storage_options)
     return read_table(source, format=spec.format, delimiter=spec.delimiter, limits=limits)
 
 
@@ -46,8 +93,9 @@ def resolve_reference(
     *,
     file_roots: Sequence[Path],
     uploads: Uploads | None = None,
-) -> BuiltinDataset | Path:
-    """The built-in dataset or the file a reference names; DatasetError for anything else."""
+    object_prefixes: Sequence[str] = (),
+) -> BuiltinDataset | Path | ObjectReference:
+    """The built-in dataset, the file or the object a reference names; DatasetError for anything else."""
     scheme, _, rest = ref.partition(":")
     scheme = scheme.strip().lower()
     if scheme == "builtin":
@@ -57,11 +105,157 @@ def resolve_reference(
     if scheme == "file":
         return resolve_file(rest, file_roots)
     if scheme in OBJECT_STORE_SCHEMES or "://" in ref:
+        return resolve_object(ref, object_prefixes)
+    raise DatasetError(
+        f"Unknown dataset reference {ref!r}; use builtin:<name>, dataset:<id> or file:<path> "
+        "(or an s3://, gs://, az:// URI under the tenant's allowed prefixes)"
+    )
+
+
+def is_object_reference(ref: str) -> bool:
+    """Whether `ref` names an object store (or any URL): what `resolve_object` decides on."""
+    return ref.partition(":")[0].strip().lower() in OBJECT_STORE_SCHEMES or "://" in ref
+
+
+def resolve_object(ref: str, object_prefixes: Sequence[str]) -> ObjectReference:
+    """The object-store URI `ref`, checked against the tenant's prefixes without touching the store:
+    DatasetError naming the reference when it is malformed or outside every prefix."""
+    url = normalise_object_uri(ref)
+    prefixes = [normalise_object_prefix(prefix) for prefix in object_prefixes]
+    if not prefixes:
         raise DatasetError(
-            f"Dataset reference {ref!r}: object-store references are not enabled on this server; "
-            "upload the file (dataset:<id>) or use a builtin: dataset"
+            f"Dataset reference {ref!r} is outside the tenant's allowed prefixes: object-store references are not "
+            "enabled for this tenant (an admin allows them with the tenant's dataset_prefixes)"
         )
-    raise DatasetError(f"Unknown dataset reference {ref!r}; use builtin:<name>, dataset:<id> or file:<path>")
+    folder_form = url.rstrip("/") + "/"  # "s3://b/exports" names the folder the prefix "s3://b/exports/" is
+    if not any(folder_form.startswith(prefix) for prefix in prefixes):
+        raise DatasetError(
+            f"Dataset reference {ref!r} is outside the tenant's allowed prefixes ({', '.join(prefixes)})"
+        )
+    return ObjectReference(url)
+
+
+def normalise_object_uri(ref: str) -> str:
+    """`ref` as "scheme://bucket/key" with the scheme in lower case; DatasetError when it is not a
+    plain object-store URI (see the module's docstring for what is refused, and why)."""
+    match = _URI.match(ref.strip())
+    if match is None:
+        raise DatasetError(f"Dataset reference {ref!r} is not an object-store URI (scheme://bucket/key)")
+    scheme, rest = match.group(1).lower(), match.group(2)
+    if scheme not in READABLE_SCHEMES:
+        raise DatasetError(
+            f"Dataset reference {ref!r}: object-store references are not enabled for {scheme}://; "
+            f"use {', '.join(s + '://' for s in READABLE_SCHEMES)}, an upload (dataset:<id>) or a builtin: dataset"
+        )
+    if any(ord(char) < 32 or char in "\\\x7f" for char in rest):
+        raise DatasetError(f"Dataset reference {ref!r} holds a control character or a backslash")
+    if "?" in rest or "#" in rest:
+        raise DatasetError(f"Dataset reference {ref!r} holds a query or a fragment ('?' or '#'); name the object alone")
+    if _ENCODED_SEPARATOR.search(rest):
+        raise DatasetError(f"Dataset reference {ref!r} holds a percent-encoded '/', '\\', '.' or NUL; write it plainly")
+    bucket, _, key = rest.partition("/")
+    if not bucket or bucket in (".", ".."):
+        raise DatasetError(f"Dataset reference {ref!r} names no bucket")
+    segments = key.split("/")
+    if segments and segments[-1] == "":
+        segments = segments[:-1]  # a trailing '/': a folder
+    for segment in segments:
+        if segment in ("", ".", ".."):
+            what = "an empty segment ('//')" if segment == "" else f"a {segment!r} segment"
+            raise DatasetError(f"Dataset reference {ref!r} holds {what}; name the object by its plain path")
+    return f"{scheme}://{rest}"
+
+
+def normalise_object_prefix(prefix: str) -> str:
+    """An allowed prefix as compared: a normalised URI ending in '/', so it matches whole segments only."""
+    url = normalise_object_uri(prefix)
+    return url if url.endswith("/") else url + "/"
+
+
+def object_storage_options(scheme: str) -> dict[str, Any]:
+    """fsspec's options for `scheme` from the settings: ADAMANT_S3_ENDPOINT_URL for an
+    S3-compatible server. Credentials come from each package's usual environment."""
+    from adamant.settings import get_settings
+
+    endpoint = get_settings().s3_endpoint_url
+    if scheme == "s3" and endpoint:
+        return {"client_kwargs": {"endpoint_url": endpoint}}
+    return {}
+
+
+def read_object(
+    source: ObjectReference,
+    *,
+    format: str = "auto",
+    delimiter: str | None = None,
+    limits: ReadLimits = UNLIMITED,
+    storage_options: Mapping[str, Any] | None = None,
+) -> pd.DataFrame:
+    """The table an allowed object-store URI holds: one file, read as read_table reads a local
+    one (the same types, the same errors), or a folder of Hive-partitioned Parquet files."""
+    fs, path = _filesystem(source, storage_options)
+    try:
+        folder = source.url.endswith("/") or fs.isdir(path)
+        if folder:
+            return _read_parquet_folder(source, fs, path, limits)
+        size = fs.size(path)
+        if size is not None and size > limits.max_decompressed_bytes:
+            raise TableTooLarge(
+                f"{source.name!r} holds {size:,} bytes; the limit is {limits.max_decompressed_bytes:,} "
+                "(upload_max_decompressed_bytes)",
+                limit="decompressed_bytes", found=size, cap=limits.max_decompressed_bytes,
+            )
+        with tempfile.TemporaryDirectory(prefix="adamant-object-") as folder_path:
+            local = Path(folder_path) / (source.name or "object")
+            fs.get_file(path, str(local))
+            return read_table(local, format=format, delimiter=delimiter, limits=limits)  # type: ignore[arg-type]
+    except DatasetError:
+        raise
+    except FileNotFoundError:
+        raise DatasetError(f"No object {source.url!r} (or it is empty)") from None
+    except PermissionError as exc:
+        raise DatasetError(f"Access to {source.url!r} was denied: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - the store's own errors (botocore, aiohttp, Arrow) become ours
+        raise DatasetError(f"{source.url!r} could not be read: {type(exc).__name__}: {exc}") from None
+
+
+def _filesystem(source: ObjectReference, storage_options: Mapping[str, Any] | None) -> tuple[Any, str]:
+    import fsspec
+
+    options = dict(object_storage_options(source.scheme) if storage_options is None else storage_options)
+    try:
+        return fsspec.core.url_to_fs(source.url, **options)
+    except ImportError:
+        package = _FSSPEC_PACKAGES.get(source.scheme, "its fsspec package")
+        raise DatasetError(
+            f"Dataset reference {source.url!r}: {source.scheme}:// needs the {package} package, "
+            "which this server does not have"
+        ) from None
+
+
+def _read_parquet_folder(source: ObjectReference, fs: Any, path: str, limits: ReadLimits) -> pd.DataFrame:
+    """A folder of Parquet files partitioned Hive-style; its row and column counts, from the
+    files' footers, are checked against `limits` before any data is read."""
+    import pyarrow.dataset as pads
+
+    dataset = pads.dataset(path.rstrip("/"), filesystem=fs, format="parquet", partitioning="hive")
+    if not dataset.files:
+        raise DatasetError(f"The folder {source.url!r} holds no Parquet files")
+    columns = len(dataset.schema)
+    if columns > limits.max_columns:
+        raise TableTooLarge(
+            f"{source.url!r} has {columns:,} columns; the limit is {limits.max_columns:,} columns (upload_max_columns)",
+            limit="columns", found=columns, cap=limits.max_columns,
+        )
+    rows = dataset.count_rows()
+    if rows == 0:
+        raise DatasetError(f"The folder {source.url!r} has no rows")
+    if rows > limits.max_rows:
+        raise TableTooLarge(
+            f"{source.url!r} has {rows:,} rows; the limit is {limits.max_rows:,} rows (upload_max_rows)",
+            limit="rows", found=rows, cap=limits.max_rows,
+        )
+    return dataset.to_table().to_pandas(date_as_object=False)
 
 
 def resolve_file(location: str, file_roots: Sequence[Path]) -> Path:

@@ -141,6 +141,8 @@ class Tenant(Base):
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     max_artifact_bytes: Mapped[int | None] = mapped_column(BigInteger)  # NULL: ADAMANT_ARTIFACT_QUOTA_BYTES
     max_datasets: Mapped[int | None] = mapped_column(Integer)  # NULL: ADAMANT_DEFAULT_MAX_DATASETS
+    # Object-store prefixes its dataset references may name ("s3://acme/exports/"); empty: none.
+    dataset_prefixes: Mapped[list[str]] = mapped_column(JSON, default=list, server_default=text("'[]'"))
 
 
 class ApiKey(Base):

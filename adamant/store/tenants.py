@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Sequence
 
 from sqlalchemy import exc, or_, select, update
 from sqlalchemy.orm import Session
@@ -41,11 +42,13 @@ def create_tenant(
     is_admin: bool = False,
     max_artifact_bytes: int | None = None,
     max_datasets: int | None = None,
+    dataset_prefixes: Sequence[str] = (),
 ) -> Tenant:
     """A new tenant; AlreadyExists when the name is taken.
 
     max_artifact_bytes None means the deployment's default (ADAMANT_ARTIFACT_QUOTA_BYTES),
-    max_datasets None ADAMANT_DEFAULT_MAX_DATASETS.
+    max_datasets None ADAMANT_DEFAULT_MAX_DATASETS. dataset_prefixes: the object-store prefixes
+    its dataset references may name, stored as given (the API normalises them first).
     """
     try:
         with write_transaction(session):
@@ -57,6 +60,7 @@ def create_tenant(
                 is_admin=is_admin,
                 max_artifact_bytes=max_artifact_bytes,
                 max_datasets=max_datasets,
+                dataset_prefixes=list(dataset_prefixes),
             )
             session.add(tenant)
             session.flush()
@@ -79,10 +83,14 @@ LIMITS = ("max_concurrent_jobs", "max_epochs", "max_run_time_s", "max_artifact_b
 DEFAULTED_LIMITS = ("max_artifact_bytes", "max_datasets")  # None: the deployment's default
 
 
-def update_limits(session: Session, tenant_id: str, **limits: int | None) -> Tenant:
-    """Change some of a tenant's limits (max_artifact_bytes, max_datasets None: the deployment's default).
+def update_limits(
+    session: Session, tenant_id: str, *, dataset_prefixes: Sequence[str] | None = None, **limits: int | None
+) -> Tenant:
+    """Change some of a tenant's limits (max_artifact_bytes, max_datasets None: the deployment's default)
+    and, unless None, its allowed object-store prefixes (replaced whole).
 
-    Jobs already queued or running keep the limits they were admitted under."""
+    Jobs already queued or running keep the limits they were admitted under; the prefixes are
+    checked again when a worker reads the data, so a removed prefix stops jobs not yet started."""
     unknown = set(limits) - set(LIMITS)
     if unknown:
         raise ValueError(f"not a tenant limit: {sorted(unknown)}")
@@ -96,6 +104,8 @@ def update_limits(session: Session, tenant_id: str, **limits: int | None) -> Ten
             raise NotFound("tenant", tenant_id)
         for name, value in limits.items():
             setattr(tenant, name, value)
+        if dataset_prefixes is not None:
+            tenant.dataset_prefixes = list(dataset_prefixes)
         session.flush()
         return tenant
 

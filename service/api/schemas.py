@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from adamant.datasets.resolve import normalise_object_prefix
+from adamant.exceptions import DatasetError
 from adamant.spec import CellValue, Float, Int
 
 
@@ -205,6 +207,26 @@ ArtifactBytes = Annotated[Int, Field(ge=0)]
 Datasets = Annotated[Int, Field(ge=0, le=1_000_000)]
 
 
+def _object_prefix(prefix: str) -> str:
+    try:
+        return normalise_object_prefix(prefix)
+    except DatasetError as error:
+        raise ValueError(error.reason) from None
+
+
+def _distinct(prefixes: list[str]) -> list[str]:
+    return list(dict.fromkeys(prefixes))
+
+
+ObjectPrefix = Annotated[str, Field(min_length=1, max_length=1000), AfterValidator(_object_prefix)]
+ObjectPrefixes = Annotated[
+    list[ObjectPrefix],
+    Field(max_length=100, description='object-store prefixes its dataset references may name ("s3://acme/exports/"); '
+                                      "each is normalised to end at a '/'"),
+    AfterValidator(_distinct),
+]
+
+
 class TenantCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(..., min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")
@@ -216,6 +238,7 @@ class TenantCreate(BaseModel):
         description="bytes kept (checkpoints, uploads, scoring outputs); default ADAMANT_ARTIFACT_QUOTA_BYTES (none: unlimited)",
     )
     max_datasets: Datasets | None = Field(None, description="uploaded datasets kept; default ADAMANT_DEFAULT_MAX_DATASETS")
+    dataset_prefixes: ObjectPrefixes = Field(default_factory=list)
 
 
 class TenantLimits(BaseModel):
@@ -227,6 +250,7 @@ class TenantLimits(BaseModel):
     max_run_time_s: RunTime | None = None
     max_artifact_bytes: ArtifactBytes | None = None
     max_datasets: Datasets | None = None
+    dataset_prefixes: ObjectPrefixes | None = Field(None, description="replaces the list; [] allows none")
 
 
 class TenantOut(Out):
@@ -237,12 +261,14 @@ class TenantOut(Out):
     max_run_time_s: int
     max_artifact_bytes: int | None
     max_datasets: int | None
+    dataset_prefixes: list[str] = Field(default_factory=list, description="object-store prefixes its datasets may name")
 
     @classmethod
     def of(cls, tenant: Any, **extra: Any) -> Any:
         return cls(tenant_id=tenant.id, name=tenant.name, max_concurrent_jobs=tenant.max_concurrent_jobs,
                    max_epochs=tenant.max_epochs, max_run_time_s=tenant.max_run_time_s,
-                   max_artifact_bytes=tenant.max_artifact_bytes, max_datasets=tenant.max_datasets, **extra)
+                   max_artifact_bytes=tenant.max_artifact_bytes, max_datasets=tenant.max_datasets,
+                   dataset_prefixes=list(tenant.dataset_prefixes or []), **extra)
 
 
 class TenantCreated(TenantOut):

@@ -19,7 +19,7 @@ def create_tenant(body: TenantCreate, session: SessionDep, settings: SettingsDep
         session, body.name,
         max_concurrent_jobs=body.max_concurrent_jobs or settings.default_max_concurrent_jobs,
         max_epochs=body.max_epochs, max_run_time_s=body.max_run_time_s, max_artifact_bytes=body.max_artifact_bytes,
-        max_datasets=body.max_datasets,
+        max_datasets=body.max_datasets, dataset_prefixes=body.dataset_prefixes,
     )
     _, key = store_tenants.create_api_key(session, tenant.id, "default")
     return TenantCreated.of(tenant, api_key=key)
@@ -27,12 +27,16 @@ def create_tenant(body: TenantCreate, session: SessionDep, settings: SettingsDep
 
 @router.patch("/{tenant_id}", response_model=TenantOut)
 def update_tenant(tenant_id: str, body: TenantLimits, session: SessionDep, request: Request, _: AdminDep) -> TenantOut:
-    """Change a tenant's limits; fields left out stay. Jobs already admitted keep theirs. This
-    service process applies the change at once; others within their 30 s cache of API keys."""
+    """Change a tenant's limits and allowed dataset prefixes; fields left out stay. Jobs already
+    admitted keep their limits. This service process applies the change at once; others within
+    their 30 s cache of API keys."""
     changes = {name: getattr(body, name) for name in body.model_fields_set}
+    if "dataset_prefixes" in changes and changes["dataset_prefixes"] is None:
+        raise Problem(422, "Invalid request", "dataset_prefixes: a list is required ([] allows none)")
     bad = [name for name, value in changes.items() if value is None and name not in store_tenants.DEFAULTED_LIMITS]
     if bad:
         raise Problem(422, "Invalid request", f"{bad[0]}: a number is required (only max_artifact_bytes and max_datasets may be null)")
-    tenant = store_tenants.update_limits(session, tenant_id, **changes)
+    prefixes = changes.pop("dataset_prefixes", None)  # left out: unchanged
+    tenant = store_tenants.update_limits(session, tenant_id, dataset_prefixes=prefixes, **changes)
     forget_tenant(request, tenant_id)
     return TenantOut.of(tenant)
