@@ -61,13 +61,11 @@ def train(job: LeasedJob) -> int:
         spec = load_stored_spec(job.stored_spec)  # StoredSpecInvalid is a user error: failed once
         init_from = _init_checkpoint(sessions, settings, job.tenant_id, spec)
         _fetch_latest_checkpoint(sessions, settings, lease.job_id)
-        prefixes = dataset_prefixes(job, spec.dataset.ref)
         result = run_training(
             spec, run_dir, FanOutReporter(reporter, tensorboard), file_roots=settings.file_roots,
-            uploads=job.uploads, init_from=init_from, resume=True,
-            max_parameters=settings.max_model_parameters, max_memory_bytes=settings.max_training_memory_bytes,
-            # Only object-store references need the prefixes: every other job calls run_training as before.
-            **({"object_prefixes": prefixes} if prefixes else {}),
+            uploads=job.uploads, object_prefixes=dataset_prefixes(job, spec.dataset.ref), init_from=init_from,
+            resume=True, max_parameters=settings.max_model_parameters,
+            max_memory_bytes=settings.max_training_memory_bytes,
         )
         if result.stop_reason == "cancelled" and reporter.draining and not reporter.cancel_requested:
             # Stopped because the worker is going away, with a checkpoint just written:
