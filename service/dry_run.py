@@ -22,6 +22,7 @@ from adamant.model_size import check_model_size, prepared_shape
 from adamant.preparation import prepare_training_data
 from adamant.settings import Settings
 from adamant.spec import JobSpec
+from adamant.store import tenants as store_tenants
 from service.caller import Caller
 from service.submission import check_dataset_ref, check_limits
 
@@ -36,7 +37,8 @@ def dry_run(session: Session, settings: Settings, caller: Caller, spec: JobSpec,
 
         return uploads_root / store_datasets.dataset_path(session, tenant_id, dataset_id)
 
-    frame = load_dataset(spec.dataset, file_roots=settings.file_roots, uploads=uploads)
+    prefixes = store_tenants.get_tenant(session, tenant_id).dataset_prefixes if tenant_id else ()
+    frame = load_dataset(spec.dataset, file_roots=settings.file_roots, uploads=uploads, object_prefixes=prefixes or ())
     data = prepare_training_data(spec, frame)
     n_train = len(data.train_rows)
     batch = min(spec.training.batch_size, n_train)

@@ -156,7 +156,7 @@ class FsspecArtifacts:
         except (ImportError, ValueError) as exc:  # e.g. s3:// without s3fs installed
             raise ArtifactStoreError(
                 f"ADAMANT_ARTIFACTS_URL={url!r} cannot be used: {exc} "
-                "(s3:// needs the s3fs package, gs:// gcsfs; Adamant installs neither)"
+                "(s3:// needs the s3fs package, which Adamant installs; gs:// needs gcsfs, which it does not)"
             ) from exc
         self.root = root.rstrip("/")
 

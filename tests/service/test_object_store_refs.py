@@ -80,6 +80,14 @@ def test_a_tenant_trains_and_scores_from_its_prefix(s3_stack: Stack, s3_bucket: 
         assert scored["result"]["rows_scored"] == 3_000
 
 
+def test_the_dry_run_reads_a_reference_under_the_tenants_prefix(s3_stack: Stack, s3_bucket: S3Bucket) -> None:
+    tenant = create_tenant(s3_stack, "dry-runner", dataset_prefixes=[PREFIX])
+    with s3_stack.client(tenant["api_key"]) as client:
+        reply = client.post("/v1/jobs:validate", json=bank_spec(s3_bucket.parquet))
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["dataset"]["rows"] == 3_000
+
+
 @pytest.mark.parametrize("endpoint", ["/v1/jobs", "/v1/jobs:validate"])
 def test_a_tenant_without_the_prefix_gets_a_422_naming_dataset_ref(
     s3_stack: Stack, s3_bucket: S3Bucket, endpoint: str
