@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -18,6 +19,13 @@ def movielens_path() -> Path:
         pytest.skip(f"movielens-100k is not at {path} (set ADAMANT_SHARED_DATASETS): its licence forbids copying it "
                     "into the project")
     return path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def scratch_adamant_home(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Code that falls back to the default ADAMANT_HOME (./var, the local service's folder) writes
+    to a scratch folder instead: the prepared-data cache of a local training, for one."""
+    os.environ.setdefault("ADAMANT_HOME", str(tmp_path_factory.mktemp("adamant-home")))
 
 
 @pytest.fixture
