@@ -37,9 +37,9 @@ bytes/row x rows, +10%) or, before any, from a prior (today's path: ~5.7 KB/row,
 measurement); a step whose estimate passes --memory-limit-gb (default: 20 GB or 80% of this
 machine's memory, the smaller) prints "skipped: needs ~X GB" instead of running.
 
-Expected time on 2 cores / 24 GB (today's path): 100k rows ~12 s, 1M ~70 s. --rows 10000000
-runs the generator and the floor (~1 min) and skips today's prepare and epoch (~55-60 GB
-estimated); a machine with the memory would need ~20 min for them.
+Expected time on 2 cores / 24 GB (today's path): 100k rows ~10 s, 1M ~1 min. --rows 10000000
+runs the generator and the floor (~30 s) and skips today's prepare and epoch (~55-60 GB
+estimated); a machine with the memory would need ~8 min more for them.
 """
 
 from __future__ import annotations
