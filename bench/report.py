@@ -33,6 +33,7 @@ BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
     "service_load": ([], ["--samples", "10"]),
     "queue_drain": (["--jobs", "1000"], ["--jobs", "40"]),
     "quality": (["--folds"], []),
+    "data_scale": (["--rows", "100000", "1000000"], ["--rows", "5000"]),
 }
 
 
