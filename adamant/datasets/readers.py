@@ -25,9 +25,10 @@ import csv
 import gzip
 import io
 import re
+import time
 import zlib
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Literal, TextIO
@@ -57,6 +58,12 @@ SAMPLE_ROWS = 50_000
 SAMPLE_CHARS = 16 * 1024 * 1024
 # A first line longer than this is counted by its delimiters only (parsing it would cost more).
 _PARSE_WIDE_LINE_CHARS = 4 * 1024 * 1024
+# on_rows: how often a text read reports the rows it has checked (seconds, and rows between clock reads).
+ROWS_REPORT_S = 0.5
+_ROWS_BETWEEN_CLOCK_READS = 4096
+
+# on_rows(rows read so far, total rows or None when not known yet): a read's progress.
+RowsCallback = Callable[[int, int | None], None]
 
 
 @dataclass(frozen=True)
@@ -104,26 +111,50 @@ def read_table(
     *,
     header: bool | None = None,
     limits: ReadLimits = UNLIMITED,
+    on_rows: RowsCallback | None = None,
 ) -> pd.DataFrame:
     """Read a table from a file the user named or uploaded, whole, within `limits` (none by default).
 
     `header=None` (what DatasetSpec users get) decides from the first row: it is a header
     unless one of its fields is a number. Columns of a file without a header are named
     column_1, column_2, ... (1-based, like rows).
+
+    `on_rows(rows, total)` hears how far the read is: Parquet after each row group, with the
+    footer's exact total; text every ROWS_REPORT_S while its rows are checked, with a total
+    estimated from the lines the text holds (a blank line or a quoted line break makes it
+    approximate), then once more with the exact count when the table is built. What is returned
+    is the same with or without it.
     """
     path = Path(path)
     name = path.name
     if _is_parquet(path, format):
         parquet = _open_parquet(path, limits)
         try:
-            table = parquet.read()
+            table = parquet.read() if on_rows is None else _read_row_groups(parquet, on_rows)
         except (pa.ArrowException, OSError) as exc:
             raise DatasetError(f"{name!r} could not be read as Parquet: {exc}") from None
         return table.to_pandas(date_as_object=False)
+    if on_rows is not None:
+        on_rows(0, None)
     with _open_binary(path, limits) as stream:
         raw = stream.read()
     text = _decode(raw, name)
-    return _read_text(text, name, format, delimiter, header, limits)
+    frame = _read_text(text, name, format, delimiter, header, limits, on_rows)
+    if on_rows is not None:
+        on_rows(len(frame), len(frame))
+    return frame
+
+
+def _read_row_groups(parquet: pq.ParquetFile, on_rows: RowsCallback) -> pa.Table:
+    """The whole file, as parquet.read() gives it, one row group at a time so progress can be told."""
+    total = parquet.metadata.num_rows
+    on_rows(0, total)
+    groups, rows = [], 0
+    for group in range(parquet.metadata.num_row_groups):
+        groups.append(parquet.read_row_group(group))
+        rows += groups[-1].num_rows
+        on_rows(rows, total)
+    return pa.concat_tables(groups)
 
 
 def inspect_table(
@@ -493,7 +524,8 @@ def _check_several_columns(names: list[str], name: str, whitespace: bool, delimi
 
 
 def _read_text(
-    text: str, name: str, format: Format, delimiter: str | None, header: bool | None, limits: ReadLimits
+    text: str, name: str, format: Format, delimiter: str | None, header: bool | None, limits: ReadLimits,
+    on_rows: RowsCallback | None = None,
 ) -> pd.DataFrame:
     if not text.strip():
         raise DatasetError(f"{name!r} has only blank lines: it has no rows")
@@ -505,6 +537,8 @@ def _read_text(
     header = _has_header(first) if header is None else header
     names = _column_names(first, header, name)
     _check_several_columns(names, name, whitespace, delimiter)
+    if on_rows is not None:
+        records = _reporting_rows(records, on_rows, _estimated_rows(text, header), before=0 if header else 1)
     rows = _check_field_counts(records, len(names), name, header, limits)
     if rows == 0 and header:
         raise DatasetError(f"{name!r} has a header but no rows")
@@ -525,6 +559,27 @@ def _read_text(
         kind = "whitespace-separated text" if whitespace else "CSV"
         raise DatasetError(f"{name!r} could not be parsed as {kind}: {exc}") from None
     return pd.DataFrame({column: _typed(frame[column]) for column in frame.columns})
+
+
+def _estimated_rows(text: str, header: bool) -> int:
+    """The data rows a text probably holds: its lines, less the header (a last line without an end counts)."""
+    lines = text.count("\n") + (0 if text.endswith(("\n", "\r")) else 1)
+    if "\n" not in text:
+        lines = text.count("\r") + (0 if text.endswith("\r") else 1)  # old Mac line ends
+    return max(0, lines - (1 if header else 0))
+
+
+def _reporting_rows(
+    records: Iterator[tuple[list[str], int]], on_rows: RowsCallback, estimate: int, *, before: int
+) -> Iterator[tuple[list[str], int]]:
+    """`records` as they are, telling on_rows how many data rows went by (`before` of them already) every
+    ROWS_REPORT_S."""
+    last = time.monotonic()
+    for count, record in enumerate(records, start=before + 1):
+        yield record
+        if count % _ROWS_BETWEEN_CLOCK_READS == 0 and time.monotonic() - last >= ROWS_REPORT_S:
+            last = time.monotonic()
+            on_rows(count, max(estimate, count))
 
 
 def _sample(text: str) -> str:

@@ -32,7 +32,7 @@ from urllib.parse import unquote
 import pandas as pd
 
 from adamant.datasets.catalogue import BuiltinDataset, get_builtin
-from adamant.datasets.readers import UNLIMITED, ReadLimits, TableTooLarge, read_table
+from adamant.datasets.readers import UNLIMITED, ReadLimits, RowsCallback, TableTooLarge, read_table
 from adamant.exceptions import DatasetError
 from adamant.spec import DatasetSpec
 
@@ -72,20 +72,28 @@ def load_dataset(
     limits: ReadLimits = UNLIMITED,
     object_prefixes: Sequence[str] = (),
     storage_options: Mapping[str, Any] | None = None,
+    on_rows: RowsCallback | None = None,
 ) -> pd.DataFrame:
     """The table `spec.ref` names, read with `spec.format` and `spec.delimiter` (files only),
     within `limits` (the service's read limits where a service process reads it).
 
     `object_prefixes` are the tenant's allowed object-store prefixes (none: every object-store
     URI is refused); `storage_options` go to fsspec (default: the settings', see
-    `object_storage_options`)."""
+    `object_storage_options`). `on_rows` hears the read's progress as read_table tells it (a
+    built-in table or a partitioned folder: once, when read)."""
     source = resolve_reference(spec.ref, file_roots=file_roots, uploads=uploads, object_prefixes=object_prefixes)
     if isinstance(source, BuiltinDataset):
-        return source.load()
+        return _told(source.load(), on_rows)
     if isinstance(source, ObjectReference):
         return read_object(source, format=spec.format, delimiter=spec.delimiter, limits=limits,
-                           storage_options=storage_options)
-    return read_table(source, format=spec.format, delimiter=spec.delimiter, limits=limits)
+                           storage_options=storage_options, on_rows=on_rows)
+    return read_table(source, format=spec.format, delimiter=spec.delimiter, limits=limits, on_rows=on_rows)
+
+
+def _told(frame: pd.DataFrame, on_rows: RowsCallback | None) -> pd.DataFrame:
+    if on_rows is not None:
+        on_rows(len(frame), len(frame))
+    return frame
 
 
 def resolve_reference(
@@ -190,6 +198,7 @@ def read_object(
     delimiter: str | None = None,
     limits: ReadLimits = UNLIMITED,
     storage_options: Mapping[str, Any] | None = None,
+    on_rows: RowsCallback | None = None,
 ) -> pd.DataFrame:
     """The table an allowed object-store URI holds: one file, read as read_table reads a local
     one (the same types, the same errors), or a folder of Hive-partitioned Parquet files."""
@@ -197,7 +206,7 @@ def read_object(
     try:
         folder = source.url.endswith("/") or fs.isdir(path)
         if folder:
-            return _read_parquet_folder(source, fs, path, limits)
+            return _told(_read_parquet_folder(source, fs, path, limits), on_rows)
         size = fs.size(path)
         if size is not None and size > limits.max_decompressed_bytes:
             raise TableTooLarge(
@@ -208,7 +217,8 @@ def read_object(
         with tempfile.TemporaryDirectory(prefix="adamant-object-") as folder_path:
             local = Path(folder_path) / (source.name or "object")
             fs.get_file(path, str(local))
-            return read_table(local, format=format, delimiter=delimiter, limits=limits)  # type: ignore[arg-type]
+            return read_table(local, format=format, delimiter=delimiter, limits=limits,  # type: ignore[arg-type]
+                              on_rows=on_rows)
     except DatasetError:
         raise
     except FileNotFoundError:
