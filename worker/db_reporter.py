@@ -20,6 +20,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import asdict
 from pathlib import Path
 
 from sqlalchemy.orm import Session
@@ -32,7 +33,7 @@ from adamant.store import metrics as store_metrics
 from adamant.store import sweeps as store_sweeps
 from adamant.store.exceptions import LeaseLost, StoreUnavailable
 from adamant.store.jobs import Lease
-from worker.engine.reporting import CheckpointInfo, MetricPoint, Progress
+from worker.engine.reporting import CheckpointInfo, DataProgress, MetricPoint, Progress
 
 FLUSH_S = 1.0
 MAX_BUFFER = 2000
@@ -68,6 +69,7 @@ class DatabaseReporter:
         self._points: list[tuple[int, float, str, float | None, float]] = []
         self._logs: list[tuple[float, str, str]] = []
         self._progress: Progress | None = None
+        self._data: DataProgress | None = None  # the data phase's last numbers: kept once training reports
         self._last_flush = 0.0
         self._lock = threading.Lock()
         self._stop_keepalive = threading.Event()
@@ -75,7 +77,10 @@ class DatabaseReporter:
 
     # -- the Reporter protocol ------------------------------------------------------------
     def progress(self, progress: Progress) -> None:
-        self._progress = progress
+        if progress.data is not None:
+            self._data = progress.data
+        else:
+            self._progress = progress
         self._maybe_flush()
 
     def metrics(self, points: Sequence[MetricPoint]) -> None:
@@ -160,7 +165,7 @@ class DatabaseReporter:
                     # reads as a cancel on the heartbeat below.
                     store_sweeps.judge_rungs(session, self.lease, [(n, e, v) for _, e, n, v, _ in points])
                 self.cancel_requested = store_jobs.heartbeat(
-                    session, self.lease, self.ttl_s, progress=_progress_dict(self._progress), phase=phase
+                    session, self.lease, self.ttl_s, progress=_progress_dict(self._progress, self._data), phase=phase
                 )
         except LeaseLost as exc:
             self._lost = exc
@@ -225,9 +230,14 @@ def _finite(values: dict[str, float]) -> dict[str, float | None]:
     return {k: _finite_value(v) for k, v in values.items()}
 
 
-def _progress_dict(progress: Progress | None) -> dict[str, float | int | None] | None:
-    if progress is None:
+def _progress_dict(progress: Progress | None, data: DataProgress | None = None) -> dict[str, object] | None:
+    if progress is None and data is None:
         return None
+    training = {} if progress is None else _training_dict(progress)
+    return training | ({"data": asdict(data)} if data is not None else {})
+
+
+def _training_dict(progress: Progress) -> dict[str, object]:
     return {
         "step": progress.step,
         "total_steps": progress.total_steps,

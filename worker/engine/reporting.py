@@ -25,6 +25,17 @@ class MetricPoint:
 
 
 @dataclass(frozen=True)
+class DataProgress:
+    """How far reading and preparing the table is, before the first training step."""
+
+    phase: str  # reading | preparing | from cache | ready
+    rows_read: int
+    rows_total: int | None  # Parquet's footer; a text file's line count while it is read (an estimate)
+    rows_per_s: float | None
+    eta_s: float | None
+
+
+@dataclass(frozen=True)
 class Progress:
     step: int
     total_steps: int
@@ -34,6 +45,7 @@ class Progress:
     elapsed_s: float
     eta_s: float | None
     phase: str = "training"  # loading | training | evaluating | checkpointing | segmenting
+    data: DataProgress | None = None  # set on the data phase's reports (phase "loading"), None on training's
 
     @property
     def fraction(self) -> float:

@@ -11,6 +11,9 @@ trials of a sweep, the runs of a comparison, a resumed job) read the encoded arr
 of loading and preparing the table again. The training rows' part of the reference profile is
 computed in the same pass as the preparation and cached with it; the scores' part needs the
 trained model, and is computed at the end from the cached validation arrays.
+
+Before the first step, the reporter hears the data phase as Progress.data (DataPhase): rows read
+so far while the table is read, then "preparing", then "ready" (or "from cache").
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ from adamant.scoring.table import SCORE_COLUMNS
 from adamant.settings import get_settings
 from adamant.spec import JobSpec
 from worker.engine.checkpoints import latest_valid_checkpoint
-from worker.engine.reporting import NullReporter, Reporter
+from worker.engine.reporting import DataProgress, NullReporter, Progress, Reporter
 from worker.engine.setup import build_setup
 from worker.engine.trainer import TrainResult, train
 
@@ -58,16 +61,54 @@ class TrainingData:
     extras: dict[str, Any] = field(default_factory=dict)
 
 
+class DataPhase:
+    """Tells a reporter how reading and preparing the table goes: `on_rows` is read_table's
+    callback; `phase` reports the steps after the read, with the read's numbers kept."""
+
+    def __init__(self, reporter: Reporter, total_epochs: int) -> None:
+        self.reporter = reporter
+        self.total_epochs = total_epochs
+        self.started = time.monotonic()
+        self.rows = 0
+        self.total: int | None = None
+        self.rows_per_s: float | None = None
+
+    def on_rows(self, rows: int, total: int | None) -> None:
+        elapsed = time.monotonic() - self.started
+        self.rows, self.total = rows, total
+        self.rows_per_s = rows / elapsed if rows and elapsed > 0 else None
+        remaining = max(0, total - rows) if total is not None else None
+        eta = remaining / self.rows_per_s if remaining is not None and self.rows_per_s else None
+        self._tell("reading", eta)
+
+    def phase(self, phase: str, rows: int | None = None) -> None:
+        """preparing | ready | from cache; `rows` when known better than by the read (the cache's)."""
+        if rows is not None:
+            self.rows = self.total = rows
+        self._tell(phase, None if phase == "preparing" else 0.0)
+
+    def _tell(self, phase: str, eta_s: float | None) -> None:
+        rate = round(self.rows_per_s, 1) if self.rows_per_s is not None else None
+        self.reporter.progress(Progress(
+            step=0, total_steps=0, epoch=0.0, total_epochs=self.total_epochs, samples_per_s=0.0,
+            elapsed_s=time.monotonic() - self.started, eta_s=None, phase="loading",
+            data=DataProgress(phase, self.rows, self.total, rate, round(eta_s, 1) if eta_s is not None else None),
+        ))
+
+
 def load_frame(
     spec: JobSpec,
     *,
     file_roots: list[Path],
     uploads: Callable[[str], Path] | None = None,
     object_prefixes: Sequence[str] = (),
+    on_rows: Callable[[int, int | None], None] | None = None,
 ) -> pd.DataFrame:
     """The job's table: the one place a run reads its dataset. `object_prefixes`, the tenant's
     allowed object-store prefixes, are passed on only where there are some."""
     options: dict[str, Any] = {"object_prefixes": list(object_prefixes)} if object_prefixes else {}
+    if on_rows is not None:
+        options["on_rows"] = on_rows
     return load_dataset(spec.dataset, file_roots=file_roots, uploads=uploads, **options)
 
 
@@ -77,8 +118,12 @@ def load_training_data(
     file_roots: list[Path],
     uploads: Callable[[str], Path] | None = None,
     object_prefixes: Sequence[str] = (),
+    data_phase: DataPhase | None = None,
 ) -> tuple[pd.DataFrame, PreparedData]:
-    frame = load_frame(spec, file_roots=file_roots, uploads=uploads, object_prefixes=object_prefixes)
+    on_rows = data_phase.on_rows if data_phase is not None else None
+    frame = load_frame(spec, file_roots=file_roots, uploads=uploads, object_prefixes=object_prefixes, on_rows=on_rows)
+    if data_phase is not None:
+        data_phase.phase("preparing", len(frame))
     return frame, prepare_training_data(spec, frame)
 
 
@@ -102,16 +147,17 @@ def prepare_for_training(
     else loaded and prepared here (and stored there). Object-store references are not cached: the
     key needs the bytes' sha256, which would mean reading the object twice."""
     sources: dict[str, Any] = {"file_roots": file_roots, "uploads": uploads, "object_prefixes": object_prefixes}
+    data_phase = DataPhase(reporter, spec.training.epochs)
     if cache is None:
-        return _prepare(spec, **sources)
+        return _prepare(spec, data_phase, **sources)
     try:
         key = cache.key_for(spec, file_roots=file_roots, uploads=uploads)
         cached = cache.get(key) if key is not None else None
     except OSError as exc:  # an unreadable cache folder costs the run its preparation, never the run
         reporter.log(f"warning: prepared-data cache unavailable: {type(exc).__name__}: {exc}")
-        return _prepare(spec, **sources)
+        return _prepare(spec, data_phase, **sources)
     if key is None:
-        return _prepare(spec, **sources)
+        return _prepare(spec, data_phase, **sources)
     if cached is None:
         with contextlib.ExitStack() as stack:
             try:  # a concurrent run preparing the same key finishes first; then its entry is read
@@ -122,7 +168,7 @@ def prepare_for_training(
                 reporter.log(f"warning: prepared-data cache unavailable: {type(exc).__name__}: {exc}")
             if cached is None:
                 started = time.monotonic()
-                prepared = _prepare(spec, **sources)
+                prepared = _prepare(spec, data_phase, **sources)
                 seconds = time.monotonic() - started
                 try:
                     refused = cache.put(key, prepared.data, prepared.extras)
@@ -132,6 +178,7 @@ def prepare_for_training(
                 reporter.log(f"prepared data in {seconds:.1f}s; {outcome}")
                 return prepared
     data = cached.data
+    data_phase.phase("from cache", len(data.train_rows) + len(data.val_rows))
     reporter.log(f"prepared data from cache {key[:12]} ({len(data.train_rows) + len(data.val_rows)} rows, {cached.seconds:.1f}s)")
     frame = None
     if spec.task == "segmentation":  # segment profiles describe the raw training rows
@@ -146,10 +193,13 @@ def prepare_for_training(
 
 
 def _prepare(
-    spec: JobSpec, *, file_roots: list[Path], uploads: Callable[[str], Path] | None, object_prefixes: Sequence[str]
+    spec: JobSpec, data_phase: DataPhase, *, file_roots: list[Path], uploads: Callable[[str], Path] | None,
+    object_prefixes: Sequence[str],
 ) -> TrainingData:
-    frame, data = load_training_data(spec, file_roots=file_roots, uploads=uploads, object_prefixes=object_prefixes)
+    frame, data = load_training_data(spec, file_roots=file_roots, uploads=uploads, object_prefixes=object_prefixes,
+                                     data_phase=data_phase)
     features, error = training_rows_profile(frame, data)
+    data_phase.phase("ready")
     extras = {REFERENCE_FEATURES: features} if features is not None else {REFERENCE_ERROR: error}
     return TrainingData(data, frame, features, error, extras)
 
