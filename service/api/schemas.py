@@ -29,6 +29,16 @@ class Out(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class DataProgressOut(Out):
+    """Reading and preparing the table, before training starts; kept as it ended once training reports."""
+
+    phase: str = Field(description="reading | preparing | ready | from cache")
+    rows_read: int = 0
+    rows_total: int | None = Field(None, description="Parquet: exact; CSV and text: estimated from its lines while it is read")
+    rows_per_s: float | None = None
+    eta_s: float | None = None
+
+
 class ProgressOut(Out):
     step: int = 0
     total_steps: int | None = None
@@ -39,6 +49,7 @@ class ProgressOut(Out):
     steps_per_s: float | None = None
     eta_s: float | None = None
     elapsed_s: float | None = None
+    data: DataProgressOut | None = Field(None, description="The data phase: rows read, rows/s, ETA")
 
 
 class ErrorOut(Out):

@@ -7,6 +7,7 @@ from typing import Any
 from adamant.store.models import Checkpoint, Dataset, Job, JobEvent, LogLine, MetricPoint
 from service.api.schemas import (
     CheckpointOut,
+    DataProgressOut,
     DatasetOut,
     ErrorOut,
     EventOut,
@@ -38,6 +39,8 @@ def progress_view(progress: dict[str, Any] | None) -> ProgressOut:
         elapsed = data.get("elapsed_s")
         if elapsed:
             data["steps_per_s"] = round(data["step"] / elapsed, 2) if elapsed > 0 else None
+    if isinstance(data.get("data"), dict):
+        data["data"] = {k: v for k, v in data["data"].items() if k in DataProgressOut.model_fields}
     return ProgressOut(**{k: v for k, v in data.items() if k in ProgressOut.model_fields})
 
 

@@ -297,6 +297,18 @@ def test_a_comparison_page_tables_each_optimizer_and_overlays_curves(browser, st
     close(page)
 
 
+def test_a_job_reading_its_table_shows_rows_rate_and_eta(browser, stack: Stack, tenant_key: str) -> None:  # type: ignore[no-untyped-def]
+    page = open_page(browser, stack, tenant_key)
+    line = page.evaluate("""async () => {
+      const { dataPhaseLine } = await import("./js/pages/job_sections.js");
+      const data = { phase: "reading", rows_read: 1234567, rows_total: 10000000, rows_per_s: 850000, eta_s: 10.6 };
+      const ready = dataPhaseLine({ status: "running", progress: { data: { ...data, phase: "ready" } } });
+      return [dataPhaseLine({ status: "running", progress: { data } }).textContent, ready];
+    }""")
+    assert line == ["Reading 1.2M / 10M rows · 850k rows/s · ETA 11s", None]
+    close(page)
+
+
 def test_cancelling_a_running_job(browser, stack: Stack, tenant_key: str, client) -> None:  # type: ignore[no-untyped-def]
     """Last, so that the slots the sweep's trials took are free and the long job starts at once."""
     long = {**SMALL_BASE, "name": "long job", "training": {"epochs": 500, "batch_size": 64}}

@@ -295,6 +295,8 @@ def test_a_progress_only_change_gets_a_new_etag(stack: Stack, tenant_key: str) -
         client.post(f"/v1/jobs/{job['id']}/cancel")
     assert moved.status_code == 200 and moved.json()["status"] == "running", moved.status_code
     assert moved.json()["progress"]["step"] > first["progress"]["step"] and moved.headers["ETag"] != etag
+    data = moved.json()["progress"]["data"]  # the data phase's last numbers stay once training reports
+    assert data["phase"] in ("ready", "from cache") and data["rows_read"] > 0 and data["rows_read"] == data["rows_total"]
     assert listed.status_code == 200 and listed.headers["ETag"] != listed_etag
 
 

@@ -26,6 +26,28 @@ export function jobHeader(job, { cancel, resume }) {
   ];
 }
 
+const DATA_PHASES = { reading: "Reading", preparing: "Preparing" };
+
+// "Reading 1.2M / 10M rows · 850k rows/s · ETA 11s" while the table is read or prepared; null otherwise.
+export function dataPhaseLine(job) {
+  const d = job.progress?.data;
+  if (!d || !DATA_PHASES[d.phase] || job.status !== "running") return null;
+  const rows = d.rows_total ? `${count(d.rows_read)} / ${count(d.rows_total)} rows` : `${count(d.rows_read)} rows`;
+  const parts = [`${DATA_PHASES[d.phase]} ${rows}`];
+  if (d.phase === "reading" && d.rows_per_s) parts.push(`${count(d.rows_per_s)} rows/s`);
+  if (d.phase === "reading" && d.eta_s !== null && d.eta_s !== undefined) parts.push(`ETA ${duration(d.eta_s)}`);
+  return h("p.muted", { id: "data-progress" }, parts.join(" · "));
+}
+
+// 1234 -> "1.2k", 10000000 -> "10M": row counts at a glance.
+function count(value) {
+  const abs = Math.abs(value);
+  for (const [size, unit] of [[1e9, "G"], [1e6, "M"], [1e3, "k"]]) {
+    if (abs >= size) return `${Number((value / size).toPrecision(abs >= 100 * size ? 3 : 2))}${unit}`;
+  }
+  return String(Math.round(value));
+}
+
 export function progressSection(job) {
   const p = job.progress || {};
   const metric = mainMetric(job);
@@ -34,6 +56,7 @@ export function progressSection(job) {
   const label = `${Math.round((p.fraction || 0) * 100)}%`;
   return [
     progressBar(p.fraction, label),
+    dataPhaseLine(job),
     h("dl.facts", {},
       fact("Step", p.total_steps ? `${p.step} / ${p.total_steps}` : String(p.step ?? 0)),
       fact("Epoch", p.total_epochs ? `${number(p.epoch, 3)} / ${p.total_epochs}` : number(p.epoch, 3)),
