@@ -12,10 +12,10 @@ import threading
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import MetaData, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from adamant.store import InvalidTransition, Tenant, create_tenant, make_engine, make_session_factory, upgrade
+from adamant.store import InvalidTransition, Tenant, make_engine, make_session_factory, upgrade
 from adamant.store import sweeps as store_sweeps
 from adamant.store.db import write_transaction
 from adamant.store.models import Sweep, SweepEvent, Trial
@@ -186,14 +186,19 @@ def test_migration_0007_records_the_history_existing_sweeps_show(fresh_url: str)
     upgrade(fresh_url, "0006")
     engine = make_engine(fresh_url)
     try:
-        with make_session_factory(engine)() as session:
-            tenant = create_tenant(session, "before-0007")
-            with session.begin():  # rows as the release before 0007 wrote them: no events
-                session.add_all([
-                    Sweep(id="swp_running", tenant_id=tenant.id, kind="sweep", request={}, total_trials=1, created_at=10.0),
-                    Sweep(id="swp_failed", tenant_id=tenant.id, kind="sweep", request={}, total_trials=1, created_at=20.0,
-                          status=FAIL, error="no trial completed", finished_at=30.0),
-                ])
+        # Rows as the release before 0007 wrote them (plain SQL on the 0006 tables: today's models
+        # have columns later migrations add): no events.
+        tables = MetaData()
+        tables.reflect(engine, only=["tenants", "sweeps"])
+        tenants, sweeps = tables.tables["tenants"], tables.tables["sweeps"]
+        sweep = {"tenant_id": "tnt_before_0007", "kind": "sweep", "request": {}, "total_trials": 1, "version": 1}
+        with engine.begin() as connection:
+            connection.execute(insert(tenants).values(
+                id="tnt_before_0007", name="before-0007", created_at=1.0, max_concurrent_jobs=4, max_epochs=1000,
+                max_run_time_s=3600, is_admin=False))
+            connection.execute(insert(sweeps).values(id="swp_running", status="running", created_at=10.0, **sweep))
+            connection.execute(insert(sweeps).values(id="swp_failed", status="failed", created_at=20.0,
+                                                     error="no trial completed", finished_at=30.0, **sweep))
         upgrade(fresh_url)
         with make_session_factory(engine)() as session:
             history = {sweep_id: [(e.seq, e.from_status, e.to_status, e.at, e.reason)

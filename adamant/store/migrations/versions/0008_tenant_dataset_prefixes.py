@@ -19,10 +19,10 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("tenants") as batch:
-        batch.add_column(sa.Column("dataset_prefixes", sa.JSON(), server_default=sa.text("'[]'"), nullable=False))
+    # A plain ADD COLUMN (SQLite has it): a batch operation here rebuilt the table on SQLite, and
+    # dropping the old tenants table fails its foreign keys once jobs or sweeps reference a tenant.
+    op.add_column("tenants", sa.Column("dataset_prefixes", sa.JSON(), server_default=sa.text("'[]'"), nullable=False))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("tenants") as batch:
-        batch.drop_column("dataset_prefixes")
+    op.drop_column("tenants", "dataset_prefixes")  # SQLite 3.35+ drops a column in place
