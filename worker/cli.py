@@ -36,7 +36,12 @@ class ConsoleReporter(reporting.NullReporter):
         self.task = progress.add_task("training", total=None, loss="-", epoch="-")
 
     def progress(self, p: reporting.Progress) -> None:
-        self.bar.update(self.task, total=p.total_steps, completed=p.step, epoch=f"{p.epoch:.2f}/{p.total_epochs}")
+        if p.data is not None:  # reading or preparing the table: rows, not steps
+            total = f"/{p.data.rows_total:,}" if p.data.rows_total else ""
+            self.bar.update(self.task, description=f"{p.data.phase} {p.data.rows_read:,}{total} rows")
+            return
+        self.bar.update(self.task, description="training", total=p.total_steps, completed=p.step,
+                        epoch=f"{p.epoch:.2f}/{p.total_epochs}")
 
     def metrics(self, points: Sequence[MetricPoint]) -> None:
         for point in points:
