@@ -209,8 +209,7 @@ class PreparedDataCache:
         except Exception:  # noqa: BLE001 - any unreadable entry is a miss, never a failed job
             self.remove(key)
             return None
-        with contextlib.suppress(OSError):
-            os.utime(entry / META)  # last used, for eviction
+        self._mark_used(key)
         cached.seconds = time.monotonic() - started
         return cached
 
@@ -237,8 +236,17 @@ class PreparedDataCache:
                 # Another process stored the same key first: its entry stands.
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+        self._mark_used(key)
         self.evict()
         return None
+
+    def _mark_used(self, key: str) -> None:
+        """Stamp the entry as the most recently used: its META's mtime, strictly after every other
+        entry's (file times can be as coarse as a kernel tick, and two uses in one tick would tie)."""
+        newest = max((used for other, _, used in self.entries() if other != key), default=0)
+        stamp = max(time.time_ns(), newest + 1_000)
+        with contextlib.suppress(OSError):
+            os.utime(self.root / key / META, ns=(stamp, stamp))
 
     def remove(self, key: str) -> None:
         entry = self.root / key
@@ -249,8 +257,8 @@ class PreparedDataCache:
             return
         shutil.rmtree(trash, ignore_errors=True)
 
-    def entries(self) -> list[tuple[str, int, float]]:
-        """(key, bytes, last used) of every entry, least recently used first."""
+    def entries(self) -> list[tuple[str, int, int]]:
+        """(key, bytes, last used in ns) of every entry, least recently used first."""
         found = []
         if not self.root.is_dir():
             return found
@@ -259,7 +267,7 @@ class PreparedDataCache:
                 continue
             try:
                 size = sum(path.stat().st_size for path in entry.iterdir())
-                found.append((entry.name, size, (entry / META).stat().st_mtime))
+                found.append((entry.name, size, (entry / META).stat().st_mtime_ns))
             except OSError:
                 continue
         return sorted(found, key=lambda item: item[2])

@@ -272,6 +272,23 @@ def test_eviction_keeps_the_total_under_the_cap_dropping_the_least_recently_used
     assert sum(size for _, size, _ in cache.entries()) <= cache.max_bytes
 
 
+def test_uses_within_one_clock_tick_still_order_the_entries(root: Path, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """File times can be as coarse as a kernel tick: two uses in one tick must not tie (a tie let
+    eviction drop the entry used last; seen once under load in CI)."""
+    import adamant.preparation.cache as cache_module
+
+    monkeypatch.setattr(cache_module.time, "time_ns", lambda: 1_700_000_000_000_000_000)  # a clock that stands still
+    cache = PreparedDataCache(tmp_path / "cache", GIB)
+    specs = [spec_for(**{"dataset.validation.seed": seed}) for seed in range(3)]
+    keys = [cache.key_for(spec, file_roots=[root]) for spec in specs]
+    for spec in specs:
+        prepared(cache, spec, root)
+    assert [key for key, _, _ in cache.entries()] == keys  # in the order they were stored
+    assert prepared(cache, specs[0], root)[1]
+    assert [key for key, _, _ in cache.entries()] == [keys[1], keys[2], keys[0]]  # used last: last
+
+
 def test_an_entry_larger_than_the_cap_is_not_stored(root: Path, tmp_path: Path) -> None:
     cache = PreparedDataCache(tmp_path / "cache", 1000)
     spec = spec_for()
