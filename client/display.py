@@ -75,7 +75,24 @@ def metrics_table(best: dict[str, Any], last: dict[str, Any], title: str | None 
     return table
 
 
+def data_phase_text(progress: dict[str, Any]) -> str | None:
+    """`reading 1,200,000/10,000,000 rows, 850,000 rows/s, ETA 11s` while a job reads or prepares its
+    table (progress.data); None once training has started or the job reports no data phase."""
+    data = progress.get("data") or {}
+    if data.get("phase") not in ("reading", "preparing") or progress.get("step"):
+        return None
+    total = f"/{data['rows_total']:,}" if data.get("rows_total") else ""
+    parts = [f"{data['phase']} {data.get('rows_read') or 0:,}{total} rows"]
+    if data.get("rows_per_s"):
+        parts.append(f"{data['rows_per_s']:,.0f} rows/s")
+    if data.get("eta_s") is not None:
+        parts.append(f"ETA {duration(data['eta_s'])}")
+    return ", ".join(parts)
+
+
 def progress_text(progress: dict[str, Any]) -> str:
+    if (reading := data_phase_text(progress)) is not None:
+        return reading
     step, total = progress.get("step", 0), progress.get("total_steps")
     epoch, epochs = progress.get("epoch") or 0.0, progress.get("total_epochs")
     parts = [f"step {step}/{total}" if total else f"step {step}",

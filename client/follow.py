@@ -17,7 +17,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskID, TextColumn
 
 from client.api import TERMINAL_STATUSES, AdamantClient
-from client.display import duration, evaluation_line, is_evaluation, number
+from client.display import data_phase_text, duration, evaluation_line, is_evaluation, number
 
 METRIC_PAGE = 5000
 LOG_PAGE = 1000
@@ -69,6 +69,12 @@ class JobFollower:
         epochs = progress.get("total_epochs")
         step, total = progress.get("step", 0), progress.get("total_steps")
         eta = progress.get("eta_s")
+        reading = data_phase_text(progress) if job["status"] == "running" else None
+        if reading is not None:  # before the first step: rows of the table, not steps
+            data = progress["data"]
+            self.bar.update(self.task, total=data.get("rows_total"), completed=data.get("rows_read") or 0,
+                            status=data["phase"], step=reading, epoch="-", eta="-")
+            return
         self.bar.update(
             self.task, total=total, completed=step, status=job["status"],
             epoch=f"{progress.get('epoch') or 0:.2f}/{epochs}" if epochs else f"{progress.get('epoch') or 0:.2f}",
