@@ -164,8 +164,9 @@ def step_prepare(path: Path, rows: int, job: Workload) -> dict:
         "load_seconds": loaded - started,
         "prepare_seconds": done - loaded,
         "features": int(data.n_features),
-        "matrix_bytes": int(data.x_train.nbytes + data.x_val.nbytes),
-        "x_dtype": str(data.x_train.dtype),
+        "matrix_bytes": int(data.train.nbytes + data.val.nbytes),
+        "wide_bytes": int(4 * data.n_features * (len(data.train_rows) + len(data.val_rows))),
+        "x_dtype": f"{data.numbers_train.shape[1]} float32 numbers + {data.codes_train.shape[1]} {data.codes_train.dtype} codes",
         "excluded": dict(data.excluded_columns),
     }
 
@@ -472,7 +473,8 @@ def render(report: dict) -> str:
                          f"(checkpoints, reference profile); code measured: {epoch.get('code')}")
         if "features" in prepare:
             notes.append(f"{int(size):>11,} rows: {prepare['features']} features ({prepare['x_dtype']}), load {prepare['load_seconds']:.1f} s + "
-                         f"prepare {prepare['prepare_seconds']:.1f} s; matrices {prepare['matrix_bytes'] / GB:.2f} GB; whole size took "
+                         f"prepare {prepare['prepare_seconds']:.1f} s; encoded {prepare['matrix_bytes'] / GB:.2f} GB "
+                         f"(the float32 feature matrix would be {prepare.get('wide_bytes', 0) / GB:.2f} GB); whole size took "
                          f"{r['wall_seconds']:.0f} s")
         for step in ("generate", *STEPS):
             if "error" in r.get(step, {}):

@@ -35,6 +35,7 @@ from adamant.exceptions import DatasetError
 from adamant.monitoring.profile import (
     PROFILE_VERSION,
     SHARE_FLOOR,
+    LevelKeys,
     bin_count,
     bin_labels,
     bin_shares,
@@ -137,7 +138,7 @@ def _numeric_drift(entry: dict[str, Any], values: np.ndarray) -> dict[str, Any]:
     }
 
 
-def _categorical_drift(entry: dict[str, Any], keys: np.ndarray) -> dict[str, Any]:
+def _categorical_drift(entry: dict[str, Any], keys: LevelKeys) -> dict[str, Any]:
     expected = reference_shares(entry)
     actual = bin_shares(categorical_codes(entry, keys), bin_count(entry))
     report = {
@@ -148,11 +149,11 @@ def _categorical_drift(entry: dict[str, Any], keys: np.ndarray) -> dict[str, Any
         "unseen_levels": [],
     }
     if entry["known_levels"] is not None:
-        present = keys[~pd.isna(keys)]
-        unseen = present[pd.Index(entry["known_levels"], dtype=object).get_indexer(present) < 0]
-        counts = pd.Series(unseen, dtype=object).value_counts()
-        ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:UNSEEN_LEVELS_LISTED]
-        report["unseen_share"] = float(len(unseen) / len(keys))
+        counts = keys.counts()
+        unseen = (pd.Index(entry["known_levels"], dtype=object).get_indexer(keys.keys) < 0) & (counts > 0)
+        ranked = sorted(zip(keys.keys[unseen], counts[unseen].tolist()), key=lambda item: (-item[1], item[0]))
+        ranked = ranked[:UNSEEN_LEVELS_LISTED]
+        report["unseen_share"] = float(counts[unseen].sum() / len(keys))
         report["unseen_levels"] = [{"level": level, "share": float(count / len(keys))} for level, count in ranked]
     return report
 

@@ -52,12 +52,12 @@ from adamant.preparation.prepare import PreparedData
 from adamant.preparation.preprocessing import Preprocessing
 from adamant.spec import JobSpec
 
-PREPARATION_VERSION = 1
+PREPARATION_VERSION = 2
 ENTRY_FORMAT = "adamant-prepared/1"
 META = "meta.json"
 # Array fields of PreparedData; None fields are left out of the entry.
 ARRAY_FIELDS = (
-    "x_train", "y_train", "x_val", "y_val", "ids_train", "ids_val", "train_rows", "val_rows",
+    "numbers_train", "codes_train", "y_train", "numbers_val", "codes_val", "y_val", "ids_train", "ids_val", "train_rows", "val_rows",
     "user_idx_train", "item_idx_train", "user_idx_val", "item_idx_val",
 )
 SCALAR_FIELDS = (
@@ -66,7 +66,7 @@ SCALAR_FIELDS = (
 )
 # Source whose meaning the arrays depend on (see the module doc): a change there is a new key.
 _SOURCES = (
-    "preparation/prepare.py", "preparation/preprocessing.py", "preparation/columns.py", "preparation/split.py",
+    "preparation/prepare.py", "preparation/preprocessing.py", "preparation/encoding.py", "preparation/columns.py", "preparation/split.py",
     "preparation/targets.py", "preparation/cells.py", "datasets/readers.py", "datasets/schema.py",
     "datasets/catalogue.py", "datasets/cdnow.py", "monitoring/profile.py",
 )

@@ -27,6 +27,7 @@ class ColumnSelection:
     user_column: str | None = None
     item_column: str | None = None
     excluded: dict[str, str] = field(default_factory=dict)  # column -> why it is not a feature
+    kinds: dict[str, str] = field(default_factory=dict)  # feature -> column_kind over the whole table, where known
 
 
 def select_columns(task: str, dataset: DatasetSpec, frame: pd.DataFrame) -> ColumnSelection:
@@ -85,6 +86,7 @@ def select_columns(task: str, dataset: DatasetSpec, frame: pd.DataFrame) -> Colu
         )
 
     excluded: dict[str, str] = {}
+    kinds: dict[str, str] = {}
     if dataset.features is not None:
         features = tuple(dict.fromkeys(dataset.features))
     else:
@@ -93,11 +95,13 @@ def select_columns(task: str, dataset: DatasetSpec, frame: pd.DataFrame) -> Colu
         for name in columns:
             if name in taken:
                 continue
-            reason = _unusable(frame[name])
+            kind = column_kind(frame[name]) if not frame[name].isna().all() else None
+            reason = _unusable(frame[name], kind)
             if reason:
                 excluded[name] = reason
             else:
                 features += (name,)
+                kinds[name] = kind
     if not features:
         why = "; ".join(f"{name}: {reason}" for name, reason in excluded.items())
         raise DatasetError(
@@ -112,6 +116,7 @@ def select_columns(task: str, dataset: DatasetSpec, frame: pd.DataFrame) -> Colu
         user_column=dataset.user_column,
         item_column=dataset.item_column,
         excluded=excluded,
+        kinds=kinds,
     )
 
 
@@ -128,11 +133,11 @@ def unknown_column(name: str, where: str, columns: list[str]) -> DatasetError:
     return DatasetError(f"Column {name!r} in {where} is not in the table{hint}. Its columns: {shown}", column=name)
 
 
-def _unusable(column: pd.Series) -> str | None:
-    """Why a column makes no feature by default, or None."""
-    if column.isna().all():
+def _unusable(column: pd.Series, kind: str | None) -> str | None:
+    """Why a column (of column_kind `kind`; None when every value is missing) makes no feature by default, or None."""
+    if kind is None:
         return "every value is missing"
-    if column_kind(column) == "id":
+    if kind == "id":
         return "looks like an identifier; set it as dataset.id_column, or list it in dataset.features to learn from it"
     try:
         distinct = column.nunique(dropna=False)

@@ -20,6 +20,7 @@ from adamant.datasets.readers import ROW_CONVENTION
 from adamant.exceptions import DatasetError
 from adamant.preparation.cells import first_row, to_keys
 from adamant.preparation.columns import select_columns
+from adamant.preparation.encoding import EncodedRows
 from adamant.preparation.preprocessing import Preprocessing, fit_preprocessing
 from adamant.preparation.split import split_by_column, split_rows
 from adamant.preparation.targets import TargetEncoding, fit_classes, fit_rating, fit_regression, target_numbers
@@ -29,9 +30,13 @@ from adamant.spec import CLASSIFICATION_TASKS, JobSpec, Task
 @dataclass
 class PreparedData:
     task: Task
-    x_train: np.ndarray  # float32 (rows, features); (rows, 0) for recommendation
+    # The compact encoding (adamant/preparation/encoding.py): float32 standardized numbers and
+    # int16/int32 codes; `x_train`/`x_val` expand it into the feature matrix (rows, features).
+    numbers_train: np.ndarray
+    codes_train: np.ndarray
     y_train: np.ndarray | None  # float32; int64 class indices for multiclass; None for segmentation
-    x_val: np.ndarray
+    numbers_val: np.ndarray
+    codes_val: np.ndarray
     y_val: np.ndarray | None
     feature_names: list[str]
     ids_train: np.ndarray  # the id column's values, or 1-based row numbers of the table
@@ -56,7 +61,24 @@ class PreparedData:
 
     @property
     def n_features(self) -> int:
-        return self.x_train.shape[1]
+        return len(self.feature_names)
+
+    @property
+    def train(self) -> EncodedRows:
+        return EncodedRows(self.numbers_train, self.codes_train)
+
+    @property
+    def val(self) -> EncodedRows:
+        return EncodedRows(self.numbers_val, self.codes_val)
+
+    @property
+    def x_train(self) -> np.ndarray:
+        """The training rows' whole feature matrix (built on each call: large tables use `train`)."""
+        return self.preprocessing.layout().expand(self.train)
+
+    @property
+    def x_val(self) -> np.ndarray:
+        return self.preprocessing.layout().expand(self.val)
 
 
 def prepare_training_data(spec: JobSpec, frame: pd.DataFrame) -> PreparedData:
@@ -86,27 +108,31 @@ def prepare_training_data(spec: JobSpec, frame: pd.DataFrame) -> PreparedData:
     elif task == "recommendation":
         target = fit_rating(selection.target, numeric_target[train_rows])
 
-    train, val = frame.iloc[train_rows], frame.iloc[val_rows]
-    preprocessing = fit_preprocessing(task, selection, train, train_rows + 1, target)
-    fitted = preprocessing.transform(train, row_numbers=train_rows + 1)
-    held_out = preprocessing.transform(val, row_numbers=val_rows + 1)
+    preprocessing = fit_preprocessing(task, selection, frame, train_rows, target)
+    train, val = preprocessing.encode(frame, [train_rows, val_rows])
+    y = None
+    if target is not None:
+        y = target.encode(frame[target.column], np.arange(1, len(frame) + 1), missing_ok=True)
+    ids = preprocessing.row_ids(frame, np.arange(1, len(frame) + 1))
 
     prepared = PreparedData(
         task=task,
-        x_train=fitted.x,
-        y_train=fitted.y,
-        x_val=held_out.x,
-        y_val=held_out.y,
+        numbers_train=train.numbers,
+        codes_train=train.codes,
+        y_train=None if y is None else y[train_rows],
+        numbers_val=val.numbers,
+        codes_val=val.codes,
+        y_val=None if y is None else y[val_rows],
         feature_names=preprocessing.feature_names,
-        ids_train=fitted.ids,
-        ids_val=held_out.ids,
+        ids_train=ids[train_rows],
+        ids_val=ids[val_rows],
         train_rows=train_rows,
         val_rows=val_rows,
         preprocessing=preprocessing,
         excluded_columns=dict(selection.excluded),
     )
     if task in CLASSIFICATION_TASKS:
-        if np.unique(fitted.y).size < 2:
+        if np.unique(prepared.y_train).size < 2:
             raise DatasetError(
                 f"The training split holds one class of {selection.target!r} only; set "
                 "dataset.validation.stratify to true or add rows",
@@ -115,11 +141,13 @@ def prepare_training_data(spec: JobSpec, frame: pd.DataFrame) -> PreparedData:
         prepared.n_classes = target.n_classes
         prepared.class_labels = list(target.labels)
     if task == "recommendation":
-        prepared.user_idx_train, prepared.item_idx_train = fitted.user_idx, fitted.item_idx
-        prepared.user_idx_val, prepared.item_idx_val = held_out.user_idx, held_out.item_idx
+        users = preprocessing.users.lookup(frame[preprocessing.users.column])
+        items = preprocessing.items.lookup(frame[preprocessing.items.column])
+        prepared.user_idx_train, prepared.item_idx_train = users[train_rows], items[train_rows]
+        prepared.user_idx_val, prepared.item_idx_val = users[val_rows], items[val_rows]
         prepared.n_users, prepared.n_items = len(preprocessing.users), len(preprocessing.items)
         prepared.rating_mean, prepared.rating_min, prepared.rating_max = target.mean, target.minimum, target.maximum
-        prepared.cold_val_rows = int(np.count_nonzero((held_out.user_idx == 0) | (held_out.item_idx == 0)))
+        prepared.cold_val_rows = int(np.count_nonzero((prepared.user_idx_val == 0) | (prepared.item_idx_val == 0)))
     return prepared
 
 

@@ -34,13 +34,19 @@ Per feature column, by its kind (adamant.datasets.schema.column_kind):
 - recommendation: user and item ids become indices 1..N in sorted id order over the training
   split; 0 means "not seen in training" (a cold user or item).
 
-All arithmetic is float64, cast to float32 at the end; the fitted numbers are plain Python
-floats, which JSON writes exactly, so a saved-and-loaded Preprocessing reproduces training's
-matrix bit for bit.
+How a table becomes those columns: `encode` turns each column, once and whole, into the compact
+encoding of adamant/preparation/encoding.py (float32 standardized numbers, integer codes for
+levels and indicators; never a float64 or one-hot copy of the table), and `FeatureLayout.expand`
+turns any rows of it into the float32 feature matrix. Training keeps the encoding and expands
+each batch on its device (worker/engine/features.py); prediction expands its rows here. The
+statistics are computed in float64 and kept as plain Python floats, which JSON writes exactly,
+so a saved-and-loaded Preprocessing reproduces training's features bit for bit. The quantile
+bins read the standardized float32 value against standardized float32 edges.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -51,6 +57,7 @@ from adamant.datasets.schema import MAX_CATEGORY_LEVELS, column_kind, json_value
 from adamant.exceptions import DatasetError
 from adamant.preparation.cells import label_key, to_days, to_keys, to_numbers
 from adamant.preparation.columns import ColumnSelection
+from adamant.preparation.encoding import EncodedRows, FeatureLayout, LayoutBuilder
 from adamant.preparation.targets import TargetEncoding
 
 FORMAT_VERSION = 1
@@ -119,21 +126,35 @@ class NumericFeature:
         names += [f"{self.column}~bin{i}" for i in range(len(self.bin_edges or [1]) - 1)]
         return names
 
-    def transform(self, column: pd.Series, rows: np.ndarray) -> np.ndarray:
+    @property
+    def has_codes(self) -> bool:
+        """Whether the column has indicator features, chosen by one code per row."""
+        return self.missing_indicator or self.sentinel is not None or bool(self.values)
+
+    def encode(self, column: pd.Series, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """The standardized value (float32) and, when the column has indicators, the local code of
+        each row: 0 none, 1 missing, 2 the sentinel, 3 + i the few-valued column's value i."""
         raw = to_days(column, rows) if self.datetime else to_numbers(column, rows)
-        filled = self._filled(raw)
-        parts = [(filled - self.mean) / self.std]
-        if self.missing_indicator:
-            parts.append((~np.isfinite(raw)).astype(np.float64))
+        scaled = ((self._filled(raw) - self.mean) / self.std).astype(np.float32)
+        if not self.has_codes:
+            return scaled, None
+        codes = np.where(np.isfinite(raw), 0, 1).astype(np.int32)
         if self.sentinel is not None:
-            parts.append((raw == self.sentinel).astype(np.float64))
+            codes[raw == self.sentinel] = 2
         if self.values:
-            parts.append((raw[:, None] == np.asarray(self.values)[None, :]).astype(np.float64))
+            values = np.asarray(self.values)
+            at = np.minimum(np.searchsorted(values, raw), len(values) - 1)
+            hit = values[at] == raw
+            codes[hit] = 3 + at[hit]
+        return scaled, codes
+
+    def lay_out(self, builder: LayoutBuilder) -> None:
+        source = builder.number()
+        if self.has_codes:
+            builder.codes([False, self.missing_indicator, self.sentinel is not None] + [True] * len(self.values or []))
         if self.bin_edges:
             edges = np.asarray(self.bin_edges)
-            low, width = edges[:-1], np.diff(edges)
-            parts.append(np.clip((filled[:, None] - low[None, :]) / width[None, :], 0.0, 1.0))
-        return np.column_stack(parts)
+            builder.bins(source, (edges[:-1] - self.mean) / self.std, np.diff(edges) / self.std)
 
     def _filled(self, raw: np.ndarray) -> np.ndarray:
         """Sentinel and missing cells as NaN, log1p where fitted, then NaN -> the training median."""
@@ -153,8 +174,7 @@ class CategoricalFeature:
 
     @classmethod
     def fit(cls, column: pd.Series) -> CategoricalFeature:
-        keys = _level_keys(column)
-        counts = pd.Series(keys).value_counts()
+        counts = _level_counts(column)
         ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
         kept = {level for level, _ in ranked[:MAX_CATEGORY_LEVELS]}
         levels = sorted(kept - {MISSING_LEVEL})
@@ -168,14 +188,17 @@ class CategoricalFeature:
     def names(self) -> list[str]:
         return [f"{self.column}={level}" for level in self.levels]
 
-    def transform(self, column: pd.Series, rows: np.ndarray) -> np.ndarray:
-        index = pd.Index(self.levels).get_indexer(_level_keys(column))
-        if self.levels[-1] == OTHER_LEVEL:
-            index = np.where(index < 0, len(self.levels) - 1, index)
-        out = np.zeros((len(column), len(self.levels)), dtype=np.float64)
-        seen = index >= 0
-        out[np.flatnonzero(seen), index[seen]] = 1.0
-        return out
+    def encode(self, column: pd.Series) -> np.ndarray:
+        """Each row's level index; a level training did not see is __other__ when the column has
+        one, else len(levels), which lights no feature. Matched once per distinct value."""
+        codes, uniques = pd.factorize(column, use_na_sentinel=True)
+        keys = [label_key(value) for value in uniques] + [None]  # code -1 (missing) picks the last
+        index = pd.Index(self.levels).get_indexer([MISSING_LEVEL if key is None else key for key in keys])
+        unseen = len(self.levels) - 1 if self.levels[-1] == OTHER_LEVEL else len(self.levels)
+        return np.where(index < 0, unseen, index).astype(np.int32)[codes]
+
+    def lay_out(self, builder: LayoutBuilder) -> None:
+        builder.codes([True] * len(self.levels) + [False])
 
 
 Feature = NumericFeature | CategoricalFeature
@@ -241,29 +264,64 @@ class Preprocessing:
         columns += [index.column for index in (self.users, self.items) if index is not None]
         return columns
 
+    def layout(self) -> FeatureLayout:
+        builder = LayoutBuilder()
+        for feature in self.features:
+            feature.lay_out(builder)
+        return builder.build()
+
+    def encode(
+        self, frame: pd.DataFrame, parts: Sequence[np.ndarray], row_numbers: np.ndarray | None = None
+    ) -> list[EncodedRows]:
+        """The compact encoding (adamant/preparation/encoding.py) of each part of `frame`: `parts`
+        hold 0-based positions. Each column is encoded once, whole, and scattered into the parts,
+        so no wide or float64 copy of the table is ever held."""
+        rows = np.arange(1, len(frame) + 1) if row_numbers is None else np.asarray(row_numbers)
+        self._check_columns(frame)
+        layout = self.layout()
+        encoded = [layout.empty(len(part)) for part in parts]
+        numbers = codes = 0
+        for feature in self.features:
+            column = frame[feature.column]
+            if isinstance(feature, NumericFeature):
+                scaled, local = feature.encode(column, rows)
+                for part, out in zip(parts, encoded, strict=True):
+                    out.numbers[:, numbers] = scaled[part]
+                numbers += 1
+            else:
+                local = feature.encode(column)
+            if local is not None:
+                code = (local + layout.code_bases[codes]).astype(layout.code_dtype)
+                for part, out in zip(parts, encoded, strict=True):
+                    out.codes[:, codes] = code[part]
+                codes += 1
+        return encoded
+
     def transform(self, frame: pd.DataFrame, row_numbers: np.ndarray | None = None) -> PreparedRows:
         """Encode rows exactly as training did. `row_numbers` (1-based) name rows in errors and
         serve as ids when there is no id column; by default the frame's rows are 1..n."""
         rows = np.arange(1, len(frame) + 1) if row_numbers is None else np.asarray(row_numbers)
-        absent = [column for column in self.input_columns if column not in frame.columns]
-        if absent:
-            raise DatasetError(
-                f"The rows lack the column(s) the model was trained on: {', '.join(absent)}",
-                column=absent[0],
-            )
-        parts = [feature.transform(frame[feature.column], rows) for feature in self.features]
-        x = np.column_stack(parts) if parts else np.zeros((len(frame), 0))
-        has_ids = self.id_column is not None and self.id_column in frame.columns
-        prepared = PreparedRows(
-            x=x.astype(np.float32),
-            ids=frame[self.id_column].to_numpy() if has_ids else rows.astype(np.int64),
-        )
+        (encoded,) = self.encode(frame, [np.arange(len(frame))], rows)
+        prepared = PreparedRows(x=self.layout().expand(encoded), ids=self.row_ids(frame, rows))
         if self.target is not None and self.target.column in frame.columns:
             prepared.y = self.target.encode(frame[self.target.column], rows, missing_ok=True)
         if self.users is not None and self.items is not None:
             prepared.user_idx = self.users.lookup(frame[self.users.column])
             prepared.item_idx = self.items.lookup(frame[self.items.column])
         return prepared
+
+    def row_ids(self, frame: pd.DataFrame, rows: np.ndarray) -> np.ndarray:
+        """The id column's values, or the 1-based row numbers when the rows have no id column."""
+        has_ids = self.id_column is not None and self.id_column in frame.columns
+        return frame[self.id_column].to_numpy() if has_ids else rows.astype(np.int64)
+
+    def _check_columns(self, frame: pd.DataFrame) -> None:
+        absent = [column for column in self.input_columns if column not in frame.columns]
+        if absent:
+            raise DatasetError(
+                f"The rows lack the column(s) the model was trained on: {', '.join(absent)}",
+                column=absent[0],
+            )
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -295,32 +353,41 @@ class Preprocessing:
 def fit_preprocessing(
     task: str,
     selection: ColumnSelection,
-    train: pd.DataFrame,
+    frame: pd.DataFrame,
     train_rows: np.ndarray,
     target: TargetEncoding | None,
 ) -> Preprocessing:
-    """Fit on the training rows only; `train_rows` are their 1-based row numbers (for errors)."""
+    """Fit on the training rows only: `train_rows` are their 0-based positions in `frame` (one
+    column at a time is taken, never a copy of the whole training part)."""
     features: list[Feature] = []
+    numbers = train_rows + 1  # the user's row numbers, for errors
     for name in selection.features:
-        column = train[name]
-        kind = column_kind(column)
+        column = frame[name].take(train_rows)
+        kind = selection.kinds.get(name) or column_kind(column)
         if kind == "numeric":
-            features.append(NumericFeature.fit(column, train_rows, expand=task != "segmentation"))
+            features.append(NumericFeature.fit(column, numbers, expand=task != "segmentation"))
         elif kind == "datetime":
-            features.append(NumericFeature.fit(column, train_rows, datetime=True))
+            features.append(NumericFeature.fit(column, numbers, datetime=True))
         else:
             features.append(CategoricalFeature.fit(column))
     preprocessing = Preprocessing(task=task, features=features, target=target, id_column=selection.id_column)
     if task == "recommendation":
-        preprocessing.users = IdIndex.fit(train[selection.user_column])
-        preprocessing.items = IdIndex.fit(train[selection.item_column])
+        preprocessing.users = IdIndex.fit(frame[selection.user_column].take(train_rows))
+        preprocessing.items = IdIndex.fit(frame[selection.item_column].take(train_rows))
     return preprocessing
 
 
-def _level_keys(column: pd.Series) -> np.ndarray:
-    keys = to_keys(column)
-    keys[pd.isna(keys)] = MISSING_LEVEL
-    return keys
+def _level_counts(column: pd.Series) -> dict[str, int]:
+    """Rows per level key (missing and blank cells under __missing__), counted per distinct value."""
+    codes, uniques = pd.factorize(column, use_na_sentinel=True)
+    counts = np.bincount(codes + 1, minlength=len(uniques) + 1)
+    tally: dict[str, int] = {}
+    for value, count in zip([None, *uniques], counts.tolist(), strict=True):
+        if count:
+            key = None if value is None else label_key(value)
+            key = MISSING_LEVEL if key is None else key
+            tally[key] = tally.get(key, 0) + count
+    return tally
 
 
 def _sentinel(finite: np.ndarray) -> float | None:

@@ -57,10 +57,11 @@ class TargetEncoding:
             if self.kind == "regression":
                 values = (values - self.mean) / self.std
             return values.astype(np.float32)
-        keys = to_keys(column)
-        missing = pd.isna(keys)
+        codes, uniques = pd.factorize(column, use_na_sentinel=True)  # matched once per distinct value
+        keys = [label_key(value) for value in uniques] + [None]  # code -1 (missing) picks the last
+        missing = np.array([key is None for key in keys])[codes]
         _refuse_missing(column, rows, missing, missing_ok)
-        index = pd.Index([label_key(label) for label in self.labels]).get_indexer(keys)
+        index = pd.Index([label_key(label) for label in self.labels]).get_indexer(keys)[codes]
         unknown = (index < 0) & ~missing
         if unknown.any():
             at = int(np.argmax(unknown))

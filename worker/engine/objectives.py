@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from worker.engine import metrics
+from worker.engine.features import DeviceFeatures
 
 EVAL_BATCH = 65_536
 
@@ -28,16 +29,16 @@ class TabularObjective:
     """Binary, multiclass and regression on a feature matrix."""
 
     task: str
-    x_train: torch.Tensor
+    x_train: DeviceFeatures
     y_train: torch.Tensor
-    x_val: torch.Tensor
+    x_val: DeviceFeatures
     y_val: torch.Tensor
     target_mean: float = 0.0
     target_std: float = 1.0
 
     @property
     def n_train(self) -> int:
-        return self.x_train.shape[0]
+        return len(self.x_train)
 
     def _loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         if self.task == "binary_classification":
@@ -47,11 +48,11 @@ class TabularObjective:
         return F.mse_loss(out, y)
 
     def batch_loss(self, model: nn.Module, idx: torch.Tensor) -> torch.Tensor:
-        return self._loss(model(self.x_train.index_select(0, idx)), self.y_train.index_select(0, idx))
+        return self._loss(model(self.x_train.batch(idx)), self.y_train.index_select(0, idx))
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module) -> dict[str, float]:
-        out = _predict_in_batches(lambda s: model(self.x_val[s]), self.x_val.shape[0])
+        out = self.x_val.map_batches(model)
         result = {"val_loss": float(self._loss(out, self.y_val))}
         y = self.y_val.cpu().numpy()
         if self.task == "binary_classification":
@@ -188,18 +189,18 @@ def _ranking_candidates(
 class SegmentationObjective:
     """Autoencoder reconstruction loss; segments come after training (see trainer.finish)."""
 
-    x_train: torch.Tensor
-    x_val: torch.Tensor
+    x_train: DeviceFeatures
+    x_val: DeviceFeatures
 
     @property
     def n_train(self) -> int:
-        return self.x_train.shape[0]
+        return len(self.x_train)
 
     def batch_loss(self, model: nn.Module, idx: torch.Tensor) -> torch.Tensor:
-        x = self.x_train.index_select(0, idx)
+        x = self.x_train.batch(idx)
         return F.mse_loss(model(x), x)
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module) -> dict[str, float]:
-        recon = _predict_in_batches(lambda s: model(self.x_val[s]), self.x_val.shape[0])
-        return {"val_loss": float(F.mse_loss(recon, self.x_val))}
+        squared = self.x_val.map_batches(lambda x: (model(x) - x).pow(2).sum(dim=1).double())
+        return {"val_loss": float(squared.sum() / max(len(self.x_val) * self.x_val.layout.width, 1))}

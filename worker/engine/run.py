@@ -299,11 +299,22 @@ def validation_scores(scorer: Scorer, data: PreparedData) -> np.ndarray | None:
     score_column = SCORE_COLUMNS.get(scorer.task)
     if score_column is None or not len(data.val_rows):
         return None
-    rows = PreparedRows(x=data.x_val, ids=data.ids_val, y=data.y_val, user_idx=data.user_idx_val, item_idx=data.item_idx_val)
-    scored = output_frame(scorer, rows)
-    if score_column not in scored.columns or len(scored) != len(data.val_rows):
-        return None
-    return scored[score_column].to_numpy(dtype=np.float64)
+    scores = []
+    layout = data.preprocessing.layout()
+    for start, x in layout.expand_in_chunks(data.val):  # never the whole validation matrix at once
+        part = slice(start, start + len(x))
+        rows = PreparedRows(
+            x=x,
+            ids=data.ids_val[part],
+            y=None if data.y_val is None else data.y_val[part],
+            user_idx=None if data.user_idx_val is None else data.user_idx_val[part],
+            item_idx=None if data.item_idx_val is None else data.item_idx_val[part],
+        )
+        scored = output_frame(scorer, rows)
+        if score_column not in scored.columns or len(scored) != len(x):
+            return None
+        scores.append(scored[score_column].to_numpy(dtype=np.float64))
+    return np.concatenate(scores) if scores else None
 
 
 def _jsonable(value: object) -> object:

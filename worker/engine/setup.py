@@ -23,6 +23,7 @@ from adamant.spec import JobSpec
 from worker.adam import build_optimizer, supports_sparse_grads
 from worker.engine import checkpoints as ckpt
 from worker.engine import metrics
+from worker.engine.features import DeviceFeatures, DeviceLayout
 from worker.engine.objectives import RecommendationObjective, SegmentationObjective, TabularObjective
 from worker.engine.reporting import CheckpointInfo
 from worker.models import ModelShape, SegmentAutoencoder, build_model
@@ -64,16 +65,19 @@ def build_objective(spec: JobSpec, data: PreparedData, device: torch.device) -> 
             rating_max=float(data.rating_max),
             seed=spec.dataset.validation.seed,
         )
+    layout = DeviceLayout(data.preprocessing.layout(), device)
+    x_train = DeviceFeatures.of(data.train, layout, device)
+    x_val = DeviceFeatures.of(data.val, layout, device)
     if spec.task == "segmentation":
-        return SegmentationObjective(x_train=t(data.x_train), x_val=t(data.x_val))
+        return SegmentationObjective(x_train=x_train, x_val=x_val)
     y_dtype = torch.long if spec.task == "multiclass_classification" else torch.float32
     target = data.preprocessing.target
     scaled = target is not None and target.kind == "regression"
     return TabularObjective(
         task=spec.task,
-        x_train=t(data.x_train),
+        x_train=x_train,
         y_train=t(data.y_train, y_dtype),
-        x_val=t(data.x_val),
+        x_val=x_val,
         y_val=t(data.y_val, y_dtype),
         target_mean=float(target.mean) if scaled else 0.0,
         target_std=float(target.std) if scaled else 1.0,
@@ -121,9 +125,9 @@ class TrainingSetup:
         objective = self.objective
         assert isinstance(objective, SegmentationObjective)
         self.model.eval()
-        labels = self.model.fit_segments(objective.x_train, seed=self.spec.training.seed)
+        labels = self.model.fit_segments(objective.x_train.whole(), seed=self.spec.training.seed)
         with torch.no_grad():
-            val_labels = self.model.assign(objective.x_val).cpu().numpy()
+            val_labels = objective.x_val.map_batches(self.model.assign).cpu().numpy()
         k = self.model.centroids.shape[0]
         summary = segment_summary(self.data, self.frame, labels, val_labels, k, self.spec.training.seed)
         if payload is None:

@@ -179,7 +179,7 @@ def test_a_damaged_entry_is_removed_and_prepared_again(cache: PreparedDataCache,
     (key, _, _), = cache.entries()
     entry = cache.root / key
     if damage == "truncate":
-        path = entry / "x_train.npy"
+        path = entry / "numbers_train.npy"
         path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
     elif damage == "flip":
         path = entry / "y_val.npy"
@@ -200,11 +200,11 @@ def test_a_damaged_entry_is_removed_and_prepared_again(cache: PreparedDataCache,
 def test_arrays_read_back_are_copy_on_write(cache: PreparedDataCache, root: Path) -> None:
     prepared(cache, spec_for(), root)
     data, _ = prepared(cache, spec_for(), root)
-    original = float(data.x_train[0, 0])
-    data.x_train[0, 0] = 1e6  # a caller that writes changes its own copy only
+    original = float(data.numbers_train[0, 0])
+    data.numbers_train[0, 0] = 1e6  # a caller that writes changes its own copy only
 
     again, hit = prepared(cache, spec_for(), root)
-    assert hit and float(again.x_train[0, 0]) == original
+    assert hit and float(again.numbers_train[0, 0]) == original
 
 
 def test_two_writers_of_one_key_both_succeed_and_leave_one_entry(cache: PreparedDataCache, root: Path) -> None:
