@@ -87,7 +87,8 @@ def load_dataset(
     if isinstance(source, ObjectReference):
         return read_object(source, format=spec.format, delimiter=spec.delimiter, limits=limits,
                            storage_options=storage_options, on_rows=on_rows)
-    return read_table(source, format=spec.format, delimiter=spec.delimiter, limits=limits, on_rows=on_rows)
+    return read_table(source, format=spec.format, delimiter=spec.delimiter, limits=limits, on_rows=on_rows,
+                      text_as_categories=True)
 
 
 def _told(frame: pd.DataFrame, on_rows: RowsCallback | None) -> pd.DataFrame:
@@ -218,7 +219,7 @@ def read_object(
             local = Path(folder_path) / (source.name or "object")
             fs.get_file(path, str(local))
             return read_table(local, format=format, delimiter=delimiter, limits=limits,  # type: ignore[arg-type]
-                              on_rows=on_rows)
+                              on_rows=on_rows, text_as_categories=True)
     except DatasetError:
         raise
     except FileNotFoundError:

@@ -34,6 +34,7 @@ against (multiclass, segmentation) every feature counts as important.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,22 +55,28 @@ ETA_SQUARED_LINE = 0.01
 
 
 def reference_profile(
-    frame: pd.DataFrame, preprocessing: Preprocessing, *, scores: np.ndarray | None = None
+    frame: pd.DataFrame, preprocessing: Preprocessing, *, scores: np.ndarray | None = None,
+    positions: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """The profile of `frame` (the training rows) as `preprocessing` sees it, and of `scores` when given.
+    With `positions` (0-based), of those rows of `frame` only, taken one column at a time.
 
     Returns {"version", "task", "rows", "importance_measure", "features": {column: entry},
     "score": entry or None}; entries as in the module doc, each feature's with
     "importance" (None when not measured) and "important".
     """
-    rows = np.arange(1, len(frame) + 1)
+    rows = np.arange(1, len(frame) + 1) if positions is None else positions + 1
     absent = [feature.column for feature in preprocessing.features if feature.column not in frame.columns]
     if absent:
         raise DatasetError(f"The rows lack the column(s) the model was trained on: {', '.join(absent)}", column=absent[0])
-    measure, target = _importance_target(preprocessing, frame, rows)
+
+    def column_of(name: str) -> pd.Series:
+        return frame[name] if positions is None else frame[name].take(positions)
+
+    measure, target = _importance_target(preprocessing, frame, rows, column_of)
     features: dict[str, dict[str, Any]] = {}
     for feature in preprocessing.features:
-        column = frame[feature.column]
+        column = column_of(feature.column)
         if isinstance(feature, NumericFeature):
             values = numeric_values(column, rows, datetime=feature.datetime)
             entry = numeric_profile(values, sentinel=feature.sentinel)
@@ -86,7 +93,7 @@ def reference_profile(
     return {
         "version": PROFILE_VERSION,
         "task": preprocessing.task,
-        "rows": int(len(frame)),
+        "rows": int(len(rows)),
         "importance_measure": measure,
         "features": features,
         "score": score_profile(scores) if scores is not None else None,
@@ -252,13 +259,13 @@ _IMPORTANCE_LINES = {"information_value": INFORMATION_VALUE_LINE, "eta_squared":
 
 
 def _importance_target(
-    preprocessing: Preprocessing, frame: pd.DataFrame, rows: np.ndarray
+    preprocessing: Preprocessing, frame: pd.DataFrame, rows: np.ndarray, column_of: Callable[[str], pd.Series]
 ) -> tuple[str | None, np.ndarray | None]:
     target = preprocessing.target
     if target is None or target.column not in frame.columns or target.kind not in ("binary", "regression"):
         return None, None
     measure = "information_value" if target.kind == "binary" else "eta_squared"
-    return measure, target.encode(frame[target.column], rows, missing_ok=True).astype(np.float64)
+    return measure, target.encode(column_of(target.column), rows, missing_ok=True).astype(np.float64)
 
 
 def _importance(measure: str | None, codes: np.ndarray, bins: int, target: np.ndarray | None) -> float | None:

@@ -410,7 +410,9 @@ def _sentinel(finite: np.ndarray) -> float | None:
 
 def _skewness(values: np.ndarray) -> float:
     centred = values - values.mean()
-    variance = float(np.mean(centred**2))
+    squared = centred * centred  # products, not **3: numpy's pow took 0.6 s on 8M values
+    variance = float(squared.mean())
     if variance == 0.0:
         return 0.0
-    return float(np.mean(centred**3) / variance**1.5)
+    squared *= centred
+    return float(squared.mean() / variance**1.5)

@@ -207,7 +207,7 @@ def _prepare(
 def training_rows_profile(frame: pd.DataFrame, data: PreparedData) -> tuple[dict[str, Any] | None, str | None]:
     """The reference profile of the training rows, without scores; or why it cannot be made."""
     try:
-        return reference_profile(frame.iloc[data.train_rows], data.preprocessing), None
+        return reference_profile(frame, data.preprocessing, positions=data.train_rows), None
     except Exception as exc:  # noqa: BLE001 - monitoring is an addition: see save_reference
         return None, f"{type(exc).__name__}: {exc}"
 

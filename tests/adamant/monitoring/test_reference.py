@@ -25,3 +25,15 @@ def test_a_written_profile_reads_back_and_a_missing_or_foreign_one_is_none(tmp_p
     assert read_reference(tmp_path) is None
     (tmp_path / REFERENCE_FILE).write_text("{torn")
     assert read_reference(tmp_path) is None
+
+
+def test_the_profile_of_some_rows_by_position_equals_the_profile_of_those_rows_copied() -> None:
+    frame = synthetic_customers(2_000)
+    spec = JobSpec.model_validate({"task": "binary_classification", "model": {"type": "logistic"},
+                                   "dataset": {"ref": "builtin:x", "target": "converted", "id_column": "customer_id"}})
+    data = prepare_training_data(spec, frame)
+
+    by_position = reference_profile(frame, data.preprocessing, positions=data.train_rows)
+    copied = reference_profile(frame.iloc[data.train_rows], data.preprocessing)
+    assert by_position["rows"] == len(data.train_rows) < len(frame)
+    assert json.dumps(by_position, sort_keys=True) == json.dumps(copied, sort_keys=True)

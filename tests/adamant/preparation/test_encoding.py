@@ -56,3 +56,21 @@ def test_every_level_of_a_column_with_many_maps_to_its_one_hot_or_to_other(make_
     rare = np.array([not pd.isna(value) and value not in kept for value in region])
     other = block[:, feature.levels.index(OTHER_LEVEL)]
     np.testing.assert_array_equal(other == 1, rare)
+
+
+def test_text_read_as_categories_prepares_the_same_arrays_as_text(bank: pd.DataFrame, tmp_path, make_spec) -> None:  # type: ignore[no-untyped-def]
+    from adamant.datasets import read_table
+
+    path = tmp_path / "bank.parquet"
+    bank.to_parquet(path, row_group_size=10_000)
+    as_text = read_table(path)
+    as_categories = read_table(path, text_as_categories=True)
+    spec = make_spec(target="y", drop=["duration"])
+    plain, coded = prepare_training_data(spec, as_text), prepare_training_data(spec, as_categories)
+
+    assert isinstance(as_categories["job"].dtype, pd.CategoricalDtype) and not isinstance(as_text["job"].dtype, pd.CategoricalDtype)
+    assert as_categories.memory_usage(deep=True).sum() < as_text.memory_usage(deep=True).sum() / 2
+    assert coded.feature_names == plain.feature_names
+    for name in ("numbers_train", "codes_train", "y_train", "numbers_val", "codes_val", "y_val", "train_rows"):
+        np.testing.assert_array_equal(getattr(coded, name), getattr(plain, name), err_msg=name)
+    assert coded.preprocessing.to_dict() == plain.preprocessing.to_dict()
