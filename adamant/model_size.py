@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from adamant.datasets.schema import MAX_CATEGORY_LEVELS
 from adamant.exceptions import ModelTooLarge
+from adamant.preparation.preprocessing import embedding_dim
 from adamant.spec import AutoencoderModel, JobSpec, LogisticModel, MatrixFactorizationModel, MLPModel
 
 if TYPE_CHECKING:
@@ -38,6 +39,16 @@ class DataShape:
     n_outputs: int = 1
     n_users: int = 1
     n_items: int = 1
+    embeddings: tuple[tuple[int, int], ...] = ()  # (rows, dim) of each embedded column's table
+
+    @property
+    def input_width(self) -> int:
+        """What a tabular model's first layer reads: the features and every embedded vector."""
+        return self.n_features + sum(dim for _, dim in self.embeddings)
+
+    @property
+    def embedding_parameters(self) -> int:
+        return sum(rows * dim for rows, dim in self.embeddings)
 
 
 @dataclass(frozen=True)
@@ -63,7 +74,7 @@ def prepared_shape(spec: JobSpec, data: PreparedData) -> DataShape:
     if spec.task == "recommendation":
         return DataShape(n_features=0, n_users=data.n_users, n_items=data.n_items)
     outputs = data.n_classes if spec.task == "multiclass_classification" and data.n_classes else 1
-    return DataShape(n_features=data.n_features, n_outputs=outputs)
+    return DataShape(n_features=data.n_features, n_outputs=outputs, embeddings=data.preprocessing.embeddings)
 
 
 def _dense(widths: list[int]) -> int:
@@ -74,10 +85,10 @@ def parameter_count(spec: JobSpec, shape: DataShape) -> int:
     """The trainable parameters of the model worker/models builds for `spec` on data of `shape`."""
     model = spec.model
     if isinstance(model, LogisticModel):
-        return (shape.n_features + 1) * shape.n_outputs
+        return (shape.input_width + 1) * shape.n_outputs + shape.embedding_parameters
     if isinstance(model, MLPModel):
         norms = 2 * sum(model.hidden) if model.batch_norm else 0
-        return _dense([shape.n_features, *model.hidden, shape.n_outputs]) + norms
+        return _dense([shape.input_width, *model.hidden, shape.n_outputs]) + norms + shape.embedding_parameters
     if isinstance(model, MatrixFactorizationModel):
         d = model.embedding_dim
         rows = shape.n_users + 1 + shape.n_items + 1  # index 0 of each table: the unknown user / item
@@ -97,9 +108,9 @@ def _activation_widths(spec: JobSpec, shape: DataShape) -> int:
     """Units one row passes through in a forward pass (its input included)."""
     model = spec.model
     if isinstance(model, LogisticModel):
-        return shape.n_features + shape.n_outputs
+        return shape.input_width + shape.n_outputs
     if isinstance(model, MLPModel):
-        return shape.n_features + sum(model.hidden) + shape.n_outputs
+        return shape.input_width + sum(model.hidden) + shape.n_outputs
     if isinstance(model, MatrixFactorizationModel):
         return 4 * model.embedding_dim + sum(model.ncf_hidden) + 1
     if isinstance(model, AutoencoderModel):
@@ -181,7 +192,12 @@ def shape_from_schema(spec: JobSpec, columns: Iterable[Mapping[str, Any]]) -> Da
         if column is None or column.get("kind") == "id":
             continue
         distinct = int(column.get("distinct") or 1)
-        inputs += max(1, min(distinct, MAX_CATEGORY_LEVELS)) if column.get("kind") == "categorical" else 1
+        if column.get("kind") != "categorical":
+            inputs += 1
+        elif distinct > MAX_CATEGORY_LEVELS and dataset.high_cardinality == "embed" and spec.task != "segmentation":
+            inputs += embedding_dim(0)  # embedded: its vector is at least this wide
+        else:
+            inputs += max(1, min(distinct, MAX_CATEGORY_LEVELS))
     outputs = 1
     if spec.task == "multiclass_classification" and dataset.target in by_name:
         outputs = max(2, int(by_name[dataset.target].get("distinct") or 2))

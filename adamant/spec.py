@@ -159,6 +159,14 @@ class DatasetSpec(SpecModel):
     validation: ValidationSplit = Field(default_factory=ValidationSplit)
     format: Literal["auto", "csv", "whitespace", "parquet"] = "auto"
     delimiter: str | None = Field(None, min_length=1, max_length=1, description="CSV delimiter; sniffed when absent.")
+    high_cardinality: Literal["embed", "collapse"] = Field(
+        "embed",
+        description=(
+            "A categorical column with more than 50 levels: 'embed' learns a vector per level (levels "
+            "with at least 5 training rows); 'collapse' keeps the 50 most frequent levels one-hot and "
+            "folds the rest into __other__. Segmentation always collapses."
+        ),
+    )
 
 
 class LogisticModel(SpecModel):

@@ -86,6 +86,9 @@ def model_outputs(trained: TrainedModel, rows: PreparedRows) -> np.ndarray:
     x = torch.as_tensor(rows.x, device=device)
     if isinstance(model, SegmentAutoencoder):
         return _in_batches(lambda s: model.assign(x[s]), len(x)).astype(np.int64)
+    if rows.embedded is not None and rows.embedded.shape[1]:
+        embedded = torch.as_tensor(rows.embedded, dtype=torch.long, device=device)
+        return _in_batches(lambda s: model(x[s], embedded[s]), len(x))
     return _in_batches(lambda s: model(x[s]), len(x))
 
 

@@ -57,7 +57,8 @@ ENTRY_FORMAT = "adamant-prepared/1"
 META = "meta.json"
 # Array fields of PreparedData; None fields are left out of the entry.
 ARRAY_FIELDS = (
-    "numbers_train", "codes_train", "y_train", "numbers_val", "codes_val", "y_val", "ids_train", "ids_val", "train_rows", "val_rows",
+    "numbers_train", "codes_train", "y_train", "numbers_val", "codes_val", "y_val", "embedded_train", "embedded_val",
+    "ids_train", "ids_val", "train_rows", "val_rows",
     "user_idx_train", "item_idx_train", "user_idx_val", "item_idx_val",
 )
 SCALAR_FIELDS = (

@@ -31,16 +31,17 @@ import numpy as np
 class EncodedRows:
     numbers: np.ndarray  # float32 (rows, numeric features)
     codes: np.ndarray  # int16/int32 (rows, code columns), global codes
+    embedded: np.ndarray  # int32 (rows, embedded columns): 1 + the level's index, 0 for none
 
     def __len__(self) -> int:
         return self.numbers.shape[0]
 
     @property
     def nbytes(self) -> int:
-        return int(self.numbers.nbytes + self.codes.nbytes)
+        return int(self.numbers.nbytes + self.codes.nbytes + self.embedded.nbytes)
 
     def take(self, rows: np.ndarray | slice) -> EncodedRows:
-        return EncodedRows(self.numbers[rows], self.codes[rows])
+        return EncodedRows(self.numbers[rows], self.codes[rows], self.embedded[rows])
 
 
 @dataclass
@@ -55,6 +56,7 @@ class FeatureLayout:
     ple_width: np.ndarray  # float32 (bins,): the bin's width, standardized
     code_bases: np.ndarray  # int64 (code columns,): where each column's local codes start
     positions: np.ndarray  # int64 (codes,): the column a global code lights; `width` for none
+    embedded: int = 0  # columns that reach the model as embedding indices, not features
 
     @property
     def code_dtype(self) -> np.dtype:
@@ -64,6 +66,7 @@ class FeatureLayout:
         return EncodedRows(
             np.zeros((rows, len(self.number_positions)), dtype=np.float32),
             np.zeros((rows, len(self.code_bases)), dtype=self.code_dtype),
+            np.zeros((rows, self.embedded), dtype=np.int32),
         )
 
     def expand(self, rows: EncodedRows) -> np.ndarray:
@@ -94,6 +97,12 @@ class LayoutBuilder:
         self.code_bases: list[int] = []
         self.positions: list[int] = []
         self._none: list[int] = []  # indices in positions that mean "no column"
+        self.embedded = 0
+
+    def embedding(self) -> int:
+        """An embedded column (no feature columns); returns its index in `embedded`."""
+        self.embedded += 1
+        return self.embedded - 1
 
     def number(self) -> int:
         """A standardized value in the next column; returns its numbers index."""
@@ -132,4 +141,5 @@ class LayoutBuilder:
             ple_width=ple[:, 3].astype(np.float32),
             code_bases=np.asarray(self.code_bases, dtype=np.int64),
             positions=positions,
+            embedded=self.embedded,
         )

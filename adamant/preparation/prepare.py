@@ -38,6 +38,8 @@ class PreparedData:
     numbers_val: np.ndarray
     codes_val: np.ndarray
     y_val: np.ndarray | None
+    embedded_train: np.ndarray  # int32 (rows, embedded columns): rows of each column's embedding
+    embedded_val: np.ndarray
     feature_names: list[str]
     ids_train: np.ndarray  # the id column's values, or 1-based row numbers of the table
     ids_val: np.ndarray
@@ -65,11 +67,11 @@ class PreparedData:
 
     @property
     def train(self) -> EncodedRows:
-        return EncodedRows(self.numbers_train, self.codes_train)
+        return EncodedRows(self.numbers_train, self.codes_train, self.embedded_train)
 
     @property
     def val(self) -> EncodedRows:
-        return EncodedRows(self.numbers_val, self.codes_val)
+        return EncodedRows(self.numbers_val, self.codes_val, self.embedded_val)
 
     @property
     def x_train(self) -> np.ndarray:
@@ -108,7 +110,7 @@ def prepare_training_data(spec: JobSpec, frame: pd.DataFrame) -> PreparedData:
     elif task == "recommendation":
         target = fit_rating(selection.target, numeric_target[train_rows])
 
-    preprocessing = fit_preprocessing(task, selection, frame, train_rows, target)
+    preprocessing = fit_preprocessing(task, selection, frame, train_rows, target, dataset.high_cardinality)
     train, val = preprocessing.encode(frame, [train_rows, val_rows])
     y = None
     if target is not None:
@@ -123,6 +125,8 @@ def prepare_training_data(spec: JobSpec, frame: pd.DataFrame) -> PreparedData:
         numbers_val=val.numbers,
         codes_val=val.codes,
         y_val=None if y is None else y[val_rows],
+        embedded_train=train.embedded,
+        embedded_val=val.embedded,
         feature_names=preprocessing.feature_names,
         ids_train=ids[train_rows],
         ids_val=ids[val_rows],

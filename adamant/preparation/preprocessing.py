@@ -26,11 +26,18 @@ Per feature column, by its kind (adamant.datasets.schema.column_kind):
      HistGradientBoosting's 0.8056 on the same split.
   Steps 5 and 6 apply to supervised tasks only: segments are found in the plain scaled space,
   where distances mean what a marketer reads off the profile.
-- categorical, boolean and explicitly chosen id columns: one-hot over the training split's
-  levels. At most 50 levels keep a column (the most frequent; ties by name); when there are
-  more, the rest share `<col>=__other__`. A missing value is its own level `__missing__`. At
-  prediction a level training did not see goes to `__other__` when the column has one, and
-  to all zeros otherwise (no level's weight applies).
+- categorical, boolean and explicitly chosen id columns with at most 50 levels in the
+  training split: one-hot over them. A missing value is its own level `__missing__`. At
+  prediction a level training did not see lights no column (no level's weight applies).
+- a categorical column with more than 50 levels (postcode, region, product category), with
+  dataset.high_cardinality "embed" (the default; not for segmentation): a learned embedding
+  (EmbeddedFeature) of fast.ai's width 1.6 x levels^0.56, at most 16, with a row per level
+  that has at least 5 training rows and row 0 for the rest and for levels training never
+  saw; the model concatenates the vectors to the features, and Adam's lazy form updates the
+  rows a batch touches. On a 400-level column carrying signal (tests/worker/engine/
+  test_embeddings.py) validation AUC 0.79 against the collapse's 0.62. With "collapse" (and
+  for segmentation) the 50 most frequent levels are one-hot (ties by name) and the rest share
+  `<col>=__other__`, which also takes unseen levels.
 - recommendation: user and item ids become indices 1..N in sorted id order over the training
   split; 0 means "not seen in training" (a cold user or item).
 
@@ -66,6 +73,9 @@ SENTINEL_MIN_SHARE = 0.10
 FEW_VALUES = (3, 32)  # distinct observed values for which a numeric column is also one-hot
 QUANTILE_BINS = 16  # piecewise-linear encoding of many-valued numeric columns
 MISSING_LEVEL = "__missing__"
+EMBED_MIN_ROWS = 5  # a level with fewer training rows shares row 0 with unseen levels
+EMBED_MAX_DIM = 16
+MAX_EMBEDDED_LEVELS = 1_000_000
 OTHER_LEVEL = "__other__"
 
 
@@ -173,8 +183,8 @@ class CategoricalFeature:
     kind: Literal["categorical"] = "categorical"
 
     @classmethod
-    def fit(cls, column: pd.Series) -> CategoricalFeature:
-        counts = _level_counts(column)
+    def fit(cls, column: pd.Series, counts: dict[str, int] | None = None) -> CategoricalFeature:
+        counts = _level_counts(column) if counts is None else counts
         ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
         kept = {level for level, _ in ranked[:MAX_CATEGORY_LEVELS]}
         levels = sorted(kept - {MISSING_LEVEL})
@@ -201,7 +211,49 @@ class CategoricalFeature:
         builder.codes([True] * len(self.levels) + [False])
 
 
-Feature = NumericFeature | CategoricalFeature
+@dataclass
+class EmbeddedFeature:
+    """A categorical column with more levels than one-hot keeps: each level with at least
+    EMBED_MIN_ROWS training rows gets index 1..len(levels) into a learned embedding of `dim`
+    values; index 0 stands for a level training did not see or saw too rarely to learn."""
+
+    column: str
+    levels: list[str]  # may hold __missing__
+    dim: int
+    kind: Literal["embedded"] = "embedded"
+
+    @classmethod
+    def fit(cls, column: pd.Series, counts: dict[str, int] | None = None) -> EmbeddedFeature:
+        counts = _level_counts(column) if counts is None else counts
+        ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+        levels = sorted(level for level, count in ranked[:MAX_EMBEDDED_LEVELS] if count >= EMBED_MIN_ROWS)
+        return cls(column=str(column.name), levels=levels, dim=embedding_dim(len(levels)))
+
+    @property
+    def names(self) -> list[str]:
+        return []  # no feature columns: the model looks the index up
+
+    @property
+    def rows(self) -> int:
+        """Rows of the embedding table: one per level and row 0."""
+        return len(self.levels) + 1
+
+    def encode(self, column: pd.Series) -> np.ndarray:
+        codes, uniques = pd.factorize(column, use_na_sentinel=True)
+        keys = [label_key(value) for value in uniques] + [None]
+        index = pd.Index(self.levels).get_indexer([MISSING_LEVEL if key is None else key for key in keys])
+        return (index + 1).astype(np.int32)[codes]  # not found (-1) becomes row 0
+
+    def lay_out(self, builder: LayoutBuilder) -> None:
+        builder.embedding()
+
+
+def embedding_dim(levels: int) -> int:
+    """fast.ai's rule of thumb, 1.6 x levels^0.56, capped at EMBED_MAX_DIM (at least 2)."""
+    return int(min(EMBED_MAX_DIM, max(2, round(1.6 * levels**0.56))))
+
+
+Feature = NumericFeature | CategoricalFeature | EmbeddedFeature
 
 
 @dataclass
@@ -242,6 +294,7 @@ class PreparedRows:
     y: np.ndarray | None = None
     user_idx: np.ndarray | None = None  # int64, 0 = unknown user
     item_idx: np.ndarray | None = None
+    embedded: np.ndarray | None = None  # int32 (rows, embedded columns): embedding rows, 0 = unseen
 
 
 @dataclass
@@ -256,6 +309,11 @@ class Preprocessing:
     @property
     def feature_names(self) -> list[str]:
         return [name for feature in self.features for name in feature.names]
+
+    @property
+    def embeddings(self) -> tuple[tuple[int, int], ...]:
+        """(rows, dim) of each embedded column's table, in feature order."""
+        return tuple((f.rows, f.dim) for f in self.features if isinstance(f, EmbeddedFeature))
 
     @property
     def input_columns(self) -> list[str]:
@@ -280,9 +338,15 @@ class Preprocessing:
         self._check_columns(frame)
         layout = self.layout()
         encoded = [layout.empty(len(part)) for part in parts]
-        numbers = codes = 0
+        numbers = codes = embedded = 0
         for feature in self.features:
             column = frame[feature.column]
+            if isinstance(feature, EmbeddedFeature):
+                index = feature.encode(column)
+                for part, out in zip(parts, encoded, strict=True):
+                    out.embedded[:, embedded] = index[part]
+                embedded += 1
+                continue
             if isinstance(feature, NumericFeature):
                 scaled, local = feature.encode(column, rows)
                 for part, out in zip(parts, encoded, strict=True):
@@ -302,7 +366,7 @@ class Preprocessing:
         serve as ids when there is no id column; by default the frame's rows are 1..n."""
         rows = np.arange(1, len(frame) + 1) if row_numbers is None else np.asarray(row_numbers)
         (encoded,) = self.encode(frame, [np.arange(len(frame))], rows)
-        prepared = PreparedRows(x=self.layout().expand(encoded), ids=self.row_ids(frame, rows))
+        prepared = PreparedRows(x=self.layout().expand(encoded), ids=self.row_ids(frame, rows), embedded=encoded.embedded)
         if self.target is not None and self.target.column in frame.columns:
             prepared.y = self.target.encode(frame[self.target.column], rows, missing_ok=True)
         if self.users is not None and self.items is not None:
@@ -339,7 +403,7 @@ class Preprocessing:
     def from_dict(cls, data: dict[str, object]) -> Preprocessing:
         if data.get("version") != FORMAT_VERSION:
             raise ValueError(f"Preprocessing format version {data.get('version')!r} is not {FORMAT_VERSION}")
-        kinds = {"numeric": NumericFeature, "categorical": CategoricalFeature}
+        kinds = {"numeric": NumericFeature, "categorical": CategoricalFeature, "embedded": EmbeddedFeature}
         return cls(
             task=data["task"],
             features=[kinds[feature["kind"]](**feature) for feature in data["features"]],
@@ -356,9 +420,11 @@ def fit_preprocessing(
     frame: pd.DataFrame,
     train_rows: np.ndarray,
     target: TargetEncoding | None,
+    high_cardinality: str = "embed",
 ) -> Preprocessing:
     """Fit on the training rows only: `train_rows` are their 0-based positions in `frame` (one
-    column at a time is taken, never a copy of the whole training part)."""
+    column at a time is taken, never a copy of the whole training part). `high_cardinality` is
+    dataset.high_cardinality: how a categorical column with more than 50 levels is kept."""
     features: list[Feature] = []
     numbers = train_rows + 1  # the user's row numbers, for errors
     for name in selection.features:
@@ -369,7 +435,11 @@ def fit_preprocessing(
         elif kind == "datetime":
             features.append(NumericFeature.fit(column, numbers, datetime=True))
         else:
-            features.append(CategoricalFeature.fit(column))
+            counts = _level_counts(column)
+            if len(counts) > MAX_CATEGORY_LEVELS and task != "segmentation" and high_cardinality == "embed":
+                features.append(EmbeddedFeature.fit(column, counts))
+            else:
+                features.append(CategoricalFeature.fit(column, counts))
     preprocessing = Preprocessing(task=task, features=features, target=target, id_column=selection.id_column)
     if task == "recommendation":
         preprocessing.users = IdIndex.fit(frame[selection.user_column].take(train_rows))

@@ -13,8 +13,9 @@ tests/adamant/scoring: at most ~1e-6 on raw outputs, see test_runtime.py).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from scipy.special import erf, expit
@@ -110,20 +111,34 @@ class StateDict:
 
 @dataclass
 class TabularNet:
-    """worker.models.tabular.TabularNet: one logit / value per output; a single output squeezed to [rows]."""
+    """worker.models.tabular.TabularNet: one logit / value per output; a single output squeezed to
+    [rows]. Embedded columns' vectors (tables[i][index]) follow the features."""
 
     body: Layer
+    tables: list[np.ndarray] = field(default_factory=list)
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
+    def __call__(self, x: np.ndarray, embedded: np.ndarray | None = None) -> np.ndarray:
+        if self.tables:
+            if embedded is None:
+                raise CheckpointError("this model takes its embedded columns' indices")
+            x = np.concatenate([x, *(table[embedded[:, i]] for i, table in enumerate(self.tables))], axis=1)
         out = self.body(x)
         return out[:, 0] if out.shape[-1] == 1 else out
 
 
-def build_logistic(state: StateDict, n_features: int, n_outputs: int) -> TabularNet:
-    return TabularNet(state.linear("body", n_features, n_outputs))
+Embeddings = Sequence[Sequence[int]]  # (rows, dim) of each embedded column's table
 
 
-def build_mlp(spec: MLPModel, state: StateDict, n_features: int, n_outputs: int) -> TabularNet:
+def embedding_tables(state: StateDict, embeddings: Embeddings) -> list[np.ndarray]:
+    return [state.take(f"embeddings.{i}.weight", (int(rows), int(dim))) for i, (rows, dim) in enumerate(embeddings)]
+
+
+def build_logistic(state: StateDict, n_features: int, n_outputs: int, embeddings: Embeddings = ()) -> TabularNet:
+    width = n_features + sum(int(dim) for _, dim in embeddings)
+    return TabularNet(state.linear("body", width, n_outputs), embedding_tables(state, embeddings))
+
+
+def build_mlp(spec: MLPModel, state: StateDict, n_features: int, n_outputs: int, embeddings: Embeddings = ()) -> TabularNet:
     layers: list[Layer] = []
     index = 0  # the torch Sequential's index, which parameter-free modules advance too
 
@@ -132,7 +147,7 @@ def build_mlp(spec: MLPModel, state: StateDict, n_features: int, n_outputs: int)
         layers.append(layer)
         index += 1
 
-    width = n_features
+    width = n_features + sum(int(dim) for _, dim in embeddings)
     for hidden in spec.hidden:
         add(state.linear(f"body.{index}", width, hidden))
         if spec.batch_norm:
@@ -142,7 +157,7 @@ def build_mlp(spec: MLPModel, state: StateDict, n_features: int, n_outputs: int)
             add(lambda x: x)  # dropout is the identity in eval mode
         width = hidden
     add(state.linear(f"body.{index}", width, n_outputs))
-    return TabularNet(sequential(layers))
+    return TabularNet(sequential(layers), embedding_tables(state, embeddings))
 
 
 @dataclass
@@ -239,15 +254,16 @@ def build_autoencoder(spec: AutoencoderModel, state: StateDict, n_features: int)
 Model = TabularNet | MatrixFactorization | SegmentAutoencoder
 
 
-def build_model(spec: ModelSpec, shape: Mapping[str, float], tensors: Mapping[str, np.ndarray]) -> Model:
+def build_model(spec: ModelSpec, shape: Mapping[str, Any], tensors: Mapping[str, np.ndarray]) -> Model:
     """The numpy twin of worker.models.build_model; `shape` is the manifest's model_shape."""
     state = StateDict(tensors)
     n_features, n_outputs = int(shape.get("n_features", 0)), int(shape.get("n_outputs", 1))
+    embeddings = shape.get("embeddings") or ()
     model: Model
     if isinstance(spec, LogisticModel):
-        model = build_logistic(state, n_features, n_outputs)
+        model = build_logistic(state, n_features, n_outputs, embeddings)
     elif isinstance(spec, MLPModel):
-        model = build_mlp(spec, state, n_features, n_outputs)
+        model = build_mlp(spec, state, n_features, n_outputs, embeddings)
     elif isinstance(spec, MatrixFactorizationModel):
         model = build_matrix_factorization(spec, state, int(shape["n_users"]), int(shape["n_items"]))
     elif isinstance(spec, AutoencoderModel):

@@ -84,7 +84,7 @@ def model_outputs(scorer: Scorer, rows: PreparedRows) -> np.ndarray:
         return model(rows.user_idx, rows.item_idx).astype(np.float64)
     if isinstance(model, SegmentAutoencoder):
         return model.assign(rows.x).astype(np.int64)
-    return model(rows.x).astype(np.float64)
+    return model(rows.x, rows.embedded).astype(np.float64)
 
 
 def output_frame(scorer: Scorer, rows: PreparedRows) -> pd.DataFrame:

@@ -59,6 +59,7 @@ class DeviceFeatures:
 
     numbers: torch.Tensor
     codes: torch.Tensor
+    embedded: torch.Tensor  # int64 (rows, embedded columns): embedding rows, for the model itself
     layout: DeviceLayout
     dense: torch.Tensor | None = None  # the whole feature matrix, when it is small (see `of`)
 
@@ -71,7 +72,8 @@ class DeviceFeatures:
         kept compact and expanded batch by batch. Both give the same bits."""
         numbers = torch.as_tensor(np.ascontiguousarray(rows.numbers), device=device)
         codes = torch.as_tensor(np.ascontiguousarray(rows.codes), device=device)
-        features = cls(numbers, codes, layout)
+        embedded = torch.as_tensor(np.ascontiguousarray(rows.embedded), dtype=torch.long, device=device)
+        features = cls(numbers, codes, embedded, layout)
         if len(rows) * layout.width * 4 <= dense_bytes:
             features.dense = features.whole()
         return features
@@ -94,9 +96,21 @@ class DeviceFeatures:
         """Every row's features at once (segmentation's clustering; small tables only)."""
         if self.dense is not None or not len(self):
             return self.rows(slice(None))
-        return self.map_batches(lambda x: x.contiguous())
+        return self.map_batches(lambda x, *_: x.contiguous())
 
-    def map_batches(self, fn: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
-        """fn over the features of consecutive batches of EVAL_BATCH rows, concatenated."""
+    def inputs(self, idx: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """What a model takes for the rows at `idx`: the features, then (when the data has
+        embedded columns) their embedding rows."""
+        if self.embedded.shape[1]:
+            return self.batch(idx), self.embedded.index_select(0, idx)
+        return (self.batch(idx),)
+
+    def map_batches(self, fn: Callable[..., torch.Tensor]) -> torch.Tensor:
+        """fn over the inputs (as `inputs` gives them) of consecutive batches of EVAL_BATCH rows, concatenated."""
         n = len(self)
-        return torch.cat([fn(self.rows(slice(i, min(i + EVAL_BATCH, n)))) for i in range(0, n, EVAL_BATCH)])
+
+        def inputs(part: slice) -> tuple[torch.Tensor, ...]:
+            x = self.rows(part)
+            return (x, self.embedded[part]) if self.embedded.shape[1] else (x,)
+
+        return torch.cat([fn(*inputs(slice(i, min(i + EVAL_BATCH, n)))) for i in range(0, n, EVAL_BATCH)])

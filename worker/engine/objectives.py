@@ -48,7 +48,7 @@ class TabularObjective:
         return F.mse_loss(out, y)
 
     def batch_loss(self, model: nn.Module, idx: torch.Tensor) -> torch.Tensor:
-        return self._loss(model(self.x_train.batch(idx)), self.y_train.index_select(0, idx))
+        return self._loss(model(*self.x_train.inputs(idx)), self.y_train.index_select(0, idx))
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module) -> dict[str, float]:

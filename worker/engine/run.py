@@ -36,6 +36,7 @@ from adamant.monitoring.profile import reference_profile, score_profile
 from adamant.monitoring.reference import write_reference
 from adamant.preparation import PreparedData, PreparedDataCache, PreparedRows, prepare_training_data
 from adamant.preparation.cache import NotCacheable
+from adamant.preparation.preprocessing import EMBED_MIN_ROWS, EmbeddedFeature
 from adamant.scoring.scorer import Scorer, load_scorer, output_frame
 from adamant.scoring.table import SCORE_COLUMNS
 from adamant.settings import get_settings
@@ -246,6 +247,10 @@ def run_training(
     )
     for column, reason in data.excluded_columns.items():
         reporter.log(f"column {column!r} not used as a feature: {reason}")
+    for feature in data.preprocessing.features:
+        if isinstance(feature, EmbeddedFeature):
+            reporter.log(f"column {feature.column!r} is embedded: {len(feature.levels):,} levels with {EMBED_MIN_ROWS}+ "
+                         f"training rows, {feature.dim} values each (dataset.high_cardinality)")
     if max_parameters is not None:
         check_model_size(spec, prepared_shape(spec, data), max_parameters=max_parameters,
                          max_memory_bytes=max_memory_bytes if max_memory_bytes is not None else 2**63)

@@ -45,7 +45,7 @@ def model_shape(spec: JobSpec, data: PreparedData) -> ModelShape:
     if spec.task == "recommendation":
         return ModelShape(n_users=data.n_users, n_items=data.n_items, mean_rating=float(data.rating_mean))
     outputs = data.n_classes if spec.task == "multiclass_classification" else 1
-    return ModelShape(n_features=len(data.feature_names), n_outputs=outputs)
+    return ModelShape(n_features=len(data.feature_names), n_outputs=outputs, embeddings=data.preprocessing.embeddings)
 
 
 def build_objective(spec: JobSpec, data: PreparedData, device: torch.device) -> Objective:

@@ -27,13 +27,15 @@ class ModelShape:
     n_users: int = 0
     n_items: int = 0
     mean_rating: float = 0.0
+    embeddings: tuple[tuple[int, int], ...] = ()  # (rows, dim) of each embedded column's table
 
 
 def build_model(spec: ModelSpec, shape: ModelShape, *, sparse_embeddings: bool = True) -> nn.Module:
+    embeddings = tuple((int(rows), int(dim)) for rows, dim in shape.embeddings)
     if isinstance(spec, LogisticModel):
-        return build_logistic(spec, shape.n_features, shape.n_outputs)
+        return build_logistic(spec, shape.n_features, shape.n_outputs, embeddings, sparse_embeddings)
     if isinstance(spec, MLPModel):
-        return build_mlp(spec, shape.n_features, shape.n_outputs)
+        return build_mlp(spec, shape.n_features, shape.n_outputs, embeddings, sparse_embeddings)
     if isinstance(spec, MatrixFactorizationModel):
         sparse = spec.sparse and sparse_embeddings
         return build_matrix_factorization(spec, shape.n_users, shape.n_items, shape.mean_rating, sparse)

@@ -20,14 +20,18 @@ def activation(name: Activation) -> nn.Module:
     return ACTIVATIONS[name]()
 
 
-def build_logistic(spec: LogisticModel, n_features: int, n_outputs: int) -> nn.Module:
+Embeddings = tuple[tuple[int, int], ...]  # (rows, dim) of each embedded column's table
+
+
+def build_logistic(spec: LogisticModel, n_features: int, n_outputs: int, embeddings: Embeddings = (), sparse: bool = False) -> nn.Module:
     """A single linear layer: logistic regression for classes, linear regression for values."""
-    return TabularNet(nn.Linear(n_features, n_outputs))
+    width = n_features + sum(dim for _, dim in embeddings)
+    return TabularNet(nn.Linear(width, n_outputs), embedding_tables(embeddings, sparse))
 
 
-def build_mlp(spec: MLPModel, n_features: int, n_outputs: int) -> nn.Module:
+def build_mlp(spec: MLPModel, n_features: int, n_outputs: int, embeddings: Embeddings = (), sparse: bool = False) -> nn.Module:
     layers: list[nn.Module] = []
-    width = n_features
+    width = n_features + sum(dim for _, dim in embeddings)
     for hidden in spec.hidden:
         layers.append(nn.Linear(width, hidden))
         if spec.batch_norm:
@@ -37,16 +41,32 @@ def build_mlp(spec: MLPModel, n_features: int, n_outputs: int) -> nn.Module:
             layers.append(nn.Dropout(spec.dropout))
         width = hidden
     layers.append(nn.Linear(width, n_outputs))
-    return TabularNet(nn.Sequential(*layers))
+    return TabularNet(nn.Sequential(*layers), embedding_tables(embeddings, sparse))
+
+
+def embedding_tables(embeddings: Embeddings, sparse: bool) -> nn.ModuleList:
+    """One table per embedded column (row 0: unseen levels), small values to start (std 0.01)
+    so a level's vector grows from what its rows teach; sparse gradients for the lazy Adam."""
+    tables = nn.ModuleList(nn.Embedding(rows, dim, sparse=sparse) for rows, dim in embeddings)
+    for table in tables:
+        nn.init.normal_(table.weight, std=0.01)
+    return tables
 
 
 class TabularNet(nn.Module):
-    """Features in, one logit / value per output out (a single output is squeezed to [batch])."""
+    """Features (and embedded columns' indices) in, one logit / value per output out (a single
+    output is squeezed to [batch]). Embedded columns' vectors follow the features, in order."""
 
-    def __init__(self, body: nn.Module) -> None:
+    def __init__(self, body: nn.Module, embeddings: nn.ModuleList | None = None) -> None:
         super().__init__()
         self.body = body
+        if embeddings is not None and len(embeddings):
+            self.embeddings = embeddings
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, embedded: torch.Tensor | None = None) -> torch.Tensor:
+        tables = getattr(self, "embeddings", None)
+        if tables is not None:
+            assert embedded is not None, "this model takes its embedded columns' indices"
+            x = torch.cat([x, *(table(embedded[:, i]) for i, table in enumerate(tables))], dim=1)
         out = self.body(x)
         return out.squeeze(-1) if out.shape[-1] == 1 else out

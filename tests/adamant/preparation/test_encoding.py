@@ -36,7 +36,7 @@ def test_expanding_the_encoding_gives_what_the_dense_rules_give(bank: pd.DataFra
     assert (np.diff(bins, axis=1) <= 0).all()
 
 
-def test_every_level_of_a_column_with_many_maps_to_its_one_hot_or_to_other(make_spec) -> None:  # type: ignore[no-untyped-def]
+def test_collapsed_every_level_of_a_column_with_many_maps_to_its_one_hot_or_to_other(make_spec) -> None:  # type: ignore[no-untyped-def]
     rng = np.random.default_rng(0)
     frame = pd.DataFrame({
         "region": [f"r{i}" for i in rng.integers(0, 80, 4_000)],
@@ -44,7 +44,7 @@ def test_every_level_of_a_column_with_many_maps_to_its_one_hot_or_to_other(make_
         "y": rng.integers(0, 2, 4_000),
     })
     frame.loc[::7, "region"] = None
-    data = prepare_training_data(make_spec(target="y"), frame)
+    data = prepare_training_data(make_spec(target="y", high_cardinality="collapse"), frame)
     feature = data.preprocessing.features[0]
     x = data.x_train
     block = x[:, [i for i, name in enumerate(data.feature_names) if name.startswith("region=")]]

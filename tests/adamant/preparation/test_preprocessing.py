@@ -8,6 +8,7 @@ from sklearn.metrics import roc_auc_score
 
 from adamant.exceptions import DatasetError
 from adamant.preparation import Preprocessing, prepare_training_data
+from adamant.preparation.preprocessing import EmbeddedFeature, embedding_dim
 
 
 def test_saved_preprocessing_reproduces_training_bit_for_bit(bank, bank_prepared) -> None:
@@ -78,10 +79,11 @@ def test_unseen_category_at_prediction_sets_no_level(bank, bank_prepared) -> Non
     assert x[1, bank_prepared.feature_names.index("job=admin.")] == 1.0
 
 
-def test_rare_levels_share_an_other_column_that_takes_unseen_ones(make_spec) -> None:
+def test_collapsed_rare_levels_share_an_other_column_that_takes_unseen_ones(make_spec) -> None:
     cities = [f"city{i:02d}" for i in range(60)]
     frame = pd.DataFrame({"city": cities * 5, "bought": ["yes", "no"] * 150})
-    prepared = prepare_training_data(make_spec(target="bought", validation={"fraction": 0.2}), frame)
+    spec = make_spec(target="bought", validation={"fraction": 0.2}, high_cardinality="collapse")
+    prepared = prepare_training_data(spec, frame)
     names = prepared.feature_names
 
     x = prepared.preprocessing.transform(pd.DataFrame({"city": ["Atlantis"]})).x
@@ -158,3 +160,23 @@ def test_few_valued_numbers_also_get_one_indicator_per_value(bank_prepared) -> N
     assert len(employed) == len(features["nr.employed"].values) >= 3
     assert not any(name.startswith("age==") for name in names)  # 78 distinct ages stay a scale
     assert unseen[[names.index(name) for name in employed]].sum() == 0.0
+
+
+def test_a_column_with_many_levels_is_embedded_with_every_level_that_has_rows_enough(make_spec) -> None:
+    rng = np.random.default_rng(0)
+    cities = np.array([f"city{i:03d}" for i in range(300)])
+    frame = pd.DataFrame({"city": cities[rng.integers(0, 300, 6_000)], "bought": rng.integers(0, 2, 6_000)})
+    frame.loc[:3, "city"] = "Eldorado"  # 4 rows, fewer than EMBED_MIN_ROWS: shares row 0
+    prepared = prepare_training_data(make_spec(target="bought"), frame)
+    feature = prepared.preprocessing.features[0]
+
+    assert isinstance(feature, EmbeddedFeature) and feature.dim == embedding_dim(300) == 16
+    assert feature.levels == sorted(cities) and prepared.feature_names == []
+    assert prepared.preprocessing.embeddings == ((301, 16),)
+    rows = prepared.preprocessing.transform(pd.DataFrame({"city": ["city007", "Atlantis", "Eldorado", "city299"]}))
+    np.testing.assert_array_equal(rows.embedded[:, 0], [8, 0, 0, 300])
+    train_cities = frame["city"].iloc[prepared.train_rows].to_numpy()
+    expected = [feature.levels.index(c) + 1 if c in feature.levels else 0 for c in train_cities]
+    np.testing.assert_array_equal(prepared.embedded_train[:, 0], expected)
+    restored = Preprocessing.from_dict(json.loads(json.dumps(prepared.preprocessing.to_dict())))
+    assert restored.features[0] == feature
