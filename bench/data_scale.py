@@ -1,4 +1,4 @@
-"""Data at scale (issue 11): today's data path on synthetic customer tables, next to the pyarrow/numpy floor.
+"""Data at scale (issue 11): adamant's data path on synthetic customer tables, next to the pyarrow/numpy floor.
 
     python -m bench.data_scale [--rows 100000 1000000 [10000000]] [--markdown FILE] [--json FILE]
                                [--memory-limit-gb G] [--device cpu|cuda|auto] [--epochs 3]
@@ -29,6 +29,9 @@ heavy, so a child inherits no high-water mark from it. Steps:
    epoch: on a shared 2-core machine one busy neighbour can stall torch's two OpenMP threads
    and make a single epoch 10x slower (seen while writing this), so the best of three is the
    stable number. The step's peak RSS is the job's.
+5. collapse (sizes up to 1M rows): the same job with dataset.high_cardinality "collapse"
+   (region and postcode one-hot over their 50 most frequent levels plus __other__), for its
+   val AUC next to the embedding's: what learning the postcode is worth.
 
 bytes/row = (the job's peak RSS - the job process's RSS after its imports) / rows: what each
 row costs, without the fixed ~0.3 GB of Python, pandas and torch. Before each step its memory
@@ -37,9 +40,8 @@ bytes/row x rows, +10%) or, before any, from a prior (today's path: ~5.7 KB/row,
 measurement); a step whose estimate passes --memory-limit-gb (default: 20 GB or 80% of this
 machine's memory, the smaller) prints "skipped: needs ~X GB" instead of running.
 
-Expected time on 2 cores / 24 GB (today's path): 100k rows ~10 s, 1M ~1 min. --rows 10000000
-runs the generator and the floor (~30 s) and skips today's prepare and epoch (~55-60 GB
-estimated); a machine with the memory would need ~8 min more for them.
+Expected time on 2 cores / 24 GB: 100k rows ~15 s, 1M ~40 s, 10M ~3 min (its job peaks at
+~3.4 GB). Before issue 11's compact encoding the 10M prepare and epoch were skipped (~59 GB).
 """
 
 from __future__ import annotations
@@ -64,10 +66,11 @@ BATCH, HIDDEN = 1024, [64]
 STEPS = ("read", "encode", "prepare", "epoch")
 # Bytes of peak RSS per row assumed for a step before any size of this run measured it.
 # prepare/epoch: the issue's measurement of today's path (11.7 GB for 2.06M rows).
-PRIOR_BYTES_PER_ROW = {"read": 600.0, "encode": 900.0, "prepare": 5_700.0, "epoch": 5_700.0}
+PRIOR_BYTES_PER_ROW = {"read": 600.0, "encode": 900.0, "prepare": 5_700.0, "epoch": 5_700.0, "collapse": 5_700.0}
 CHILD_TIMEOUT_S = 3600
 TARGET_10M_RSS_GB, TARGET_100M_RSS_GB = 6.0, 8.0
 TARGET_PREPARE_OVER_READ = 3.0
+COLLAPSE_MAX_ROWS = 1_000_000  # sizes at which the same job also runs with region/postcode collapsed
 
 
 def peak_rss_bytes() -> int:
@@ -89,10 +92,11 @@ class Workload:
     epochs: int = 3
 
 
-def job_spec_dict(path: Path, device: str, epochs: int = 1) -> dict:
+def job_spec_dict(path: Path, device: str, epochs: int = 1, high_cardinality: str = "embed") -> dict:
     return {
         "task": "binary_classification",
-        "dataset": {"ref": f"file:{path}", "target": "y", "drop": ["duration"], "id_column": "customer_id"},
+        "dataset": {"ref": f"file:{path}", "target": "y", "drop": ["duration"], "id_column": "customer_id",
+                    "high_cardinality": high_cardinality},
         "model": {"type": "mlp", "hidden": HIDDEN},
         "training": {"epochs": epochs, "batch_size": BATCH, "seed": 0},
         "checkpointing": {"every_epochs": 1, "keep_last": 1},
@@ -207,13 +211,13 @@ class _Timings:
         return False
 
 
-def step_epoch(path: Path, rows: int, job: Workload) -> dict:
+def step_epoch(path: Path, rows: int, job: Workload, high_cardinality: str = "embed") -> dict:
     import torch
 
     from adamant.spec import JobSpec
     from worker.engine.run import run_training
 
-    spec = JobSpec.model_validate(job_spec_dict(path, job.device, job.epochs))
+    spec = JobSpec.model_validate(job_spec_dict(path, job.device, job.epochs, high_cardinality))
     reporter = _Timings()
     baseline = current_rss_bytes()
     run_dir = Path(tempfile.mkdtemp(prefix="adamant-data-scale-", dir=path.parent))
@@ -243,7 +247,14 @@ def step_epoch(path: Path, rows: int, job: Workload) -> dict:
     }
 
 
-CHILD_STEPS = {"generate": step_generate, "read": step_read, "encode": step_encode, "prepare": step_prepare, "epoch": step_epoch}
+def step_collapse(path: Path, rows: int, job: Workload) -> dict:
+    """The same job with dataset.high_cardinality "collapse": region and postcode one-hot over
+    their 50 most frequent levels plus __other__ (the path before embeddings), for its val AUC."""
+    return step_epoch(path, rows, job, high_cardinality="collapse")
+
+
+CHILD_STEPS = {"generate": step_generate, "read": step_read, "encode": step_encode, "prepare": step_prepare, "epoch": step_epoch,
+               "collapse": step_collapse}
 
 
 def child_main(step: str, path: Path, rows: int, job: Workload) -> int:
@@ -335,6 +346,9 @@ def measure(sizes: list[int], *, workdir: Path, job: Workload, memory_limit: flo
                 results[step] = run_child(step, path, rows, job, timeout_s)
                 if "error" in results[step]:
                     log(f"[{rows:,} rows] {step}: {results[step]['error']}")
+            if rows <= COLLAPSE_MAX_ROWS and "val_auc" in results.get("epoch", {}):
+                log(f"[{rows:,} rows] collapse ...")
+                results["collapse"] = run_child("collapse", path, rows, job, timeout_s)
         results["wall_seconds"] = time.perf_counter() - size_started
         measured[rows] = results
         path.unlink(missing_ok=True)
@@ -360,6 +374,7 @@ COLUMNS = [
     ("job RSS GB", 10),
     ("bytes/row", 9),
     ("val AUC", 7),
+    ("collapse AUC", 12),
 ]
 
 
@@ -400,6 +415,7 @@ def table_rows(report: dict) -> list[list[str]]:
             _gb(epoch),
             per_row,
             _cell(epoch, "val_auc", ".4f"),
+            _cell(r.get("collapse"), "val_auc", ".4f"),
         ])
     return rows
 
@@ -421,6 +437,11 @@ def target_lines(report: dict) -> list[str]:
         if "seconds" in prepare and "epoch_seconds" in epoch:
             met = "met" if prepare["seconds"] <= epoch["epoch_seconds"] else "not met"
             lines.append(f"{int(size):>11,} rows: prepare <= one epoch: {prepare['seconds']:.1f} s vs epoch {epoch['epoch_seconds']:.1f} s -> {met}")
+        collapse = r.get("collapse", {})
+        if epoch.get("val_auc") is not None and collapse.get("val_auc") is not None:
+            margin = epoch["val_auc"] - collapse["val_auc"]
+            lines.append(f"{int(size):>11,} rows: embedding beats the 50-level collapse: val AUC {epoch['val_auc']:.4f} vs "
+                         f"{collapse['val_auc']:.4f} ({margin:+.4f}) -> {'met' if margin > 0 else 'not met'}")
     lines += [_rss_target(report, 10_000_000, TARGET_10M_RSS_GB, "trains one epoch"),
               _rss_target(report, 100_000_000, TARGET_100M_RSS_GB, "streams")]
     return lines
