@@ -33,8 +33,8 @@ Per feature column, by its kind (adamant.datasets.schema.column_kind):
   dataset.high_cardinality "embed" (the default; not for segmentation): a learned embedding
   (EmbeddedFeature) of fast.ai's width 1.6 x levels^0.56, at most 16, with a row per level
   that has at least 5 training rows and row 0 for the rest and for levels training never
-  saw; the model concatenates the vectors to the features, and Adam's lazy form updates the
-  rows a batch touches. On a 400-level column carrying signal (tests/worker/engine/
+  saw; the model concatenates the vectors to the features; a table of a million parameters or
+  more is updated by Adam's lazy form (the rows a batch touches), a smaller one dense. On a 400-level column carrying signal (tests/worker/engine/
   test_embeddings.py) validation AUC 0.79 against the collapse's 0.62. With "collapse" (and
   for segmentation) the 50 most frequent levels are one-hot (ties by name) and the rest share
   `<col>=__other__`, which also takes unseen levels.

@@ -57,9 +57,32 @@ def test_an_embedded_column_beats_its_50_level_collapse_and_scores_alike_in_torc
     best = tmp_path / "embed" / "best"
     manifest = json.loads((best / "manifest.json").read_text())
     assert manifest["model_shape"]["embeddings"] == [[LEVELS + 1, 16]]
-    assert manifest["sparse_embeddings"] is True  # Adam's lazy rows update the table
+    assert manifest["sparse_embeddings"] is False  # a small table: dense Adam is cheaper (see the next test)
     rows = pd.DataFrame({"store": ["s001", "s399", "nowhere", None], "spend": [0.1, -1.0, 2.0, 0.0]})
     torch_scores = predict_frame(load_trained_model(best), rows)["score"].to_numpy()
     numpy_scores = score_frame(load_scorer(best), rows)["score"].to_numpy()
     np.testing.assert_allclose(numpy_scores, torch_scores, rtol=0, atol=1e-6)
     assert len(set(np.round(torch_scores[:2], 6))) == 2  # two known stores score apart
+
+
+def test_a_table_of_a_million_parameters_or_more_is_updated_by_adams_lazy_rows() -> None:
+    import torch
+
+    from adamant.spec import MLPModel
+    from worker.adam import build_optimizer
+    from worker.models.tabular import LAZY_FROM_PARAMETERS, build_mlp
+
+    big_rows = LAZY_FROM_PARAMETERS // 8 + 1
+    model = build_mlp(MLPModel(hidden=[4]), 3, 1, embeddings=((big_rows, 8), (401, 8)), sparse=True)
+    big, small = model.embeddings
+    assert big.sparse and not small.sparse
+    spec = JobSpec.model_validate({"task": "binary_classification", "dataset": {"ref": "file:x.csv", "target": "y"},
+                                   "model": {"type": "mlp"}}).optimizer
+    optimizer = build_optimizer(spec, model)
+    before = big.weight.detach().clone()
+    x, embedded = torch.zeros(2, 3), torch.tensor([[5, 1], [7, 2]])
+    model(x, embedded).sum().backward()
+    assert big.weight.grad.is_sparse
+    optimizer.step()
+    moved = (big.weight.detach() != before).any(dim=1).nonzero().flatten().tolist()
+    assert moved == [5, 7]  # only the rows the batch looked up
