@@ -59,7 +59,7 @@ META = "meta.json"
 ARRAY_FIELDS = (
     "numbers_train", "codes_train", "y_train", "numbers_val", "codes_val", "y_val", "embedded_train", "embedded_val",
     "ids_train", "ids_val", "train_rows", "val_rows",
-    "user_idx_train", "item_idx_train", "user_idx_val", "item_idx_val",
+    "user_idx_train", "item_idx_train", "user_idx_val", "item_idx_val", "fit_rows",
 )
 SCALAR_FIELDS = (
     "task", "feature_names", "n_classes", "class_labels", "n_users", "n_items", "rating_mean", "rating_min",

@@ -41,6 +41,9 @@ Per feature column, by its kind (adamant.datasets.schema.column_kind):
 - recommendation: user and item ids become indices 1..N in sorted id order over the training
   split; 0 means "not seen in training" (a cold user or item).
 
+Statistics come from the training split, or from a seeded random sample of 2M of its rows when
+it is larger (prepare.FIT_SAMPLE_ROWS: numeric and date columns; levels are counted in full).
+
 How a table becomes those columns: `encode` turns each column, once and whole, into the compact
 encoding of adamant/preparation/encoding.py (float32 standardized numbers, integer codes for
 levels and indicators; never a float64 or one-hot copy of the table), and `FeatureLayout.expand`
@@ -421,20 +424,23 @@ def fit_preprocessing(
     train_rows: np.ndarray,
     target: TargetEncoding | None,
     high_cardinality: str = "embed",
+    sample_rows: np.ndarray | None = None,
 ) -> Preprocessing:
     """Fit on the training rows only: `train_rows` are their 0-based positions in `frame` (one
     column at a time is taken, never a copy of the whole training part). `high_cardinality` is
-    dataset.high_cardinality: how a categorical column with more than 50 levels is kept."""
+    dataset.high_cardinality: how a categorical column with more than 50 levels is kept. With
+    `sample_rows` (a subset of train_rows), numeric and date statistics (median, quantiles,
+    skewness, sentinel) come from those rows; levels are still counted over every training row."""
     features: list[Feature] = []
-    numbers = train_rows + 1  # the user's row numbers, for errors
+    numeric_rows = train_rows if sample_rows is None else sample_rows
     for name in selection.features:
-        column = frame[name].take(train_rows)
-        kind = selection.kinds.get(name) or column_kind(column)
-        if kind == "numeric":
-            features.append(NumericFeature.fit(column, numbers, expand=task != "segmentation"))
-        elif kind == "datetime":
-            features.append(NumericFeature.fit(column, numbers, datetime=True))
+        kind = selection.kinds.get(name) or column_kind(frame[name].take(train_rows))
+        if kind in ("numeric", "datetime"):
+            column = frame[name].take(numeric_rows)
+            expand = task != "segmentation"
+            features.append(NumericFeature.fit(column, numeric_rows + 1, datetime=kind == "datetime", expand=expand))
         else:
+            column = frame[name].take(train_rows)
             counts = _level_counts(column)
             if len(counts) > MAX_CATEGORY_LEVELS and task != "segmentation" and high_cardinality == "embed":
                 features.append(EmbeddedFeature.fit(column, counts))

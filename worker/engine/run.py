@@ -208,7 +208,8 @@ def _prepare(
 def training_rows_profile(frame: pd.DataFrame, data: PreparedData) -> tuple[dict[str, Any] | None, str | None]:
     """The reference profile of the training rows, without scores; or why it cannot be made."""
     try:
-        return reference_profile(frame, data.preprocessing, positions=data.train_rows), None
+        rows = data.train_rows if data.fit_rows is None else data.fit_rows  # the rows preprocessing was fitted on
+        return reference_profile(frame, data.preprocessing, positions=rows), None
     except Exception as exc:  # noqa: BLE001 - monitoring is an addition: see save_reference
         return None, f"{type(exc).__name__}: {exc}"
 
@@ -245,6 +246,9 @@ def run_training(
         + (f", {data.n_users} users x {data.n_items} items" if spec.task == "recommendation" else "")
         + f" (loaded in {time.monotonic() - started:.1f}s)"
     )
+    if data.fit_rows is not None:
+        reporter.log(f"numeric statistics fitted on a random sample of {len(data.fit_rows):,} of the "
+                     f"{len(data.train_rows):,} training rows (levels counted over all of them)")
     for column, reason in data.excluded_columns.items():
         reporter.log(f"column {column!r} not used as a feature: {reason}")
     for feature in data.preprocessing.features:

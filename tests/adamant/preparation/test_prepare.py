@@ -74,3 +74,34 @@ def test_multiclass_target_is_class_indices(make_spec, bank) -> None:
     assert prepared.class_labels == ["divorced", "married", "single", "unknown"]
     decoded = prepared.preprocessing.target.decode(prepared.y_val[:3])
     assert decoded.tolist() == bank["marital"].iloc[prepared.val_rows[:3]].tolist()
+
+
+def test_a_large_training_split_fits_numeric_statistics_on_a_seeded_sample_and_counts_levels_in_full(
+    make_spec, monkeypatch
+) -> None:
+    from adamant.preparation import prepare as prepare_module
+    from adamant.preparation.preprocessing import CategoricalFeature, NumericFeature
+
+    monkeypatch.setattr(prepare_module, "FIT_SAMPLE_ROWS", 1_000)
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({
+        "spend": rng.lognormal(3.0, 1.0, 6_000),
+        "channel": rng.choice(["web", "store", "phone"], 6_000),
+        "y": rng.integers(0, 2, 6_000),
+    })
+    spec = make_spec(target="y")
+    data = prepare_training_data(spec, frame)
+    again = prepare_training_data(spec, frame)
+    spend, channel = data.preprocessing.features
+
+    assert data.fit_rows is not None and len(data.fit_rows) == 1_000
+    assert np.isin(data.fit_rows, data.train_rows).all() and (np.diff(data.fit_rows) > 0).all()
+    np.testing.assert_array_equal(data.fit_rows, again.fit_rows)  # the split's seed: the same sample
+    sampled = NumericFeature.fit(frame["spend"].take(data.fit_rows), data.fit_rows + 1)
+    everyone = NumericFeature.fit(frame["spend"].take(data.train_rows), data.train_rows + 1)
+    assert spend == sampled and spend.median != everyone.median
+    assert channel == CategoricalFeature.fit(frame["channel"].take(data.train_rows))
+    assert len(data.numbers_train) == len(data.train_rows)  # every training row is still encoded
+
+    monkeypatch.setattr(prepare_module, "FIT_SAMPLE_ROWS", 1_000_000)
+    assert prepare_training_data(spec, frame).fit_rows is None
