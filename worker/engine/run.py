@@ -318,6 +318,7 @@ def validation_scores(scorer: Scorer, data: PreparedData) -> np.ndarray | None:
             y=None if data.y_val is None else data.y_val[part],
             user_idx=None if data.user_idx_val is None else data.user_idx_val[part],
             item_idx=None if data.item_idx_val is None else data.item_idx_val[part],
+            embedded=data.embedded_val[part],
         )
         scored = output_frame(scorer, rows)
         if score_column not in scored.columns or len(scored) != len(x):

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from adamant.monitoring.reference import REFERENCE_FILE
 from adamant.scoring.scorer import load_scorer, score_frame
 from adamant.spec import JobSpec
 from worker.engine.reporting import RecordingReporter
@@ -53,6 +54,9 @@ def test_an_embedded_column_beats_its_50_level_collapse_and_scores_alike_in_torc
     print(f"val_auc embedded {embedded['val_auc']:.4f}, collapsed {collapsed['val_auc']:.4f}")
     assert embedded["val_auc"] > collapsed["val_auc"] + 0.03
     assert any(m.startswith(f"column 'store' is embedded: {LEVELS} levels") for m in reporter.messages)
+    assert not [m for m in reporter.messages if "no reference profile" in m], reporter.messages
+    reference = json.loads((tmp_path / "embed" / REFERENCE_FILE).read_text())
+    assert reference["score"] is not None and reference["features"]["store"]["kind"] == "categorical"
 
     best = tmp_path / "embed" / "best"
     manifest = json.loads((best / "manifest.json").read_text())
