@@ -28,7 +28,9 @@ def test_the_log_names_the_sample_and_the_reference_profile_covers_it(
         "resources": {"device": "cpu"},
     })
     reporter = RecordingReporter()
-    run_training(spec, tmp_path / "run", reporter, file_roots=[tmp_path], resume=False)
+    # No prepared-data cache: another test's entry for the same table was prepared without the
+    # patched sample size (a real change of FIT_SAMPLE_ROWS edits prepare.py, which the key covers).
+    run_training(spec, tmp_path / "run", reporter, file_roots=[tmp_path], resume=False, prepared_cache=None)
 
     training_rows = round(len(customers) * 0.8)
     expected = f"numeric statistics fitted on a random sample of 500 of the {training_rows:,} training rows"
