@@ -43,7 +43,7 @@ import pandas as pd
 
 from adamant.datasets.schema import MAX_CATEGORY_LEVELS
 from adamant.exceptions import DatasetError
-from adamant.preparation.cells import label_key, to_days, to_numbers
+from adamant.preparation.cells import factorized_keys, to_days, to_numbers
 from adamant.preparation.preprocessing import OTHER_LEVEL, NumericFeature, Preprocessing
 
 PROFILE_VERSION = 1
@@ -172,11 +172,10 @@ class LevelKeys:
 
 def level_keys(column: pd.Series) -> LevelKeys:
     """The keys preprocessing matches levels by (1, 1.0 and "1" alike); missing cells apart."""
-    codes, uniques = pd.factorize(column, use_na_sentinel=True)
+    codes, keys = factorized_keys(column)
     index: dict[str, int] = {}
-    remap = np.full(len(uniques) + 1, -1, dtype=np.int64)  # the last entry: code -1 stays missing
-    for position, value in enumerate(uniques):
-        key = label_key(value)
+    remap = np.full(len(keys), -1, dtype=np.int64)  # the trailing None: code -1 stays missing
+    for position, key in enumerate(keys):
         if key is not None:
             remap[position] = index.setdefault(key, len(index))
     return LevelKeys(codes=remap[codes], keys=np.array(list(index), dtype=object))

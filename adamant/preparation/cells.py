@@ -41,11 +41,18 @@ def label_key(value: object) -> str | None:
     return str(value)
 
 
+def factorized_keys(column: pd.Series) -> tuple[np.ndarray, list[str | None]]:
+    """(codes, keys): each cell's index into `keys`, the label_key of each distinct value with a
+    trailing None, which code -1 (a missing cell) picks. Matching and counting through it cost
+    one pass over the codes and one label_key per distinct value, not one per row."""
+    codes, uniques = pd.factorize(column, use_na_sentinel=True)
+    return codes, [label_key(value) for value in uniques] + [None]
+
+
 def to_keys(column: pd.Series) -> np.ndarray:
     """label_key of every cell, as an object array (None where missing)."""
-    codes, uniques = pd.factorize(column, use_na_sentinel=True)
-    keys = np.array([label_key(value) for value in uniques] + [None], dtype=object)
-    return keys[codes]  # code -1 (missing) picks the trailing None
+    codes, keys = factorized_keys(column)
+    return np.array(keys, dtype=object)[codes]
 
 
 def to_numbers(column: pd.Series, rows: np.ndarray, what: str = "a number") -> np.ndarray:

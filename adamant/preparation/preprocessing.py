@@ -65,7 +65,7 @@ import pandas as pd
 
 from adamant.datasets.schema import MAX_CATEGORY_LEVELS, column_kind, json_value
 from adamant.exceptions import DatasetError
-from adamant.preparation.cells import label_key, to_days, to_keys, to_numbers
+from adamant.preparation.cells import factorized_keys, label_key, to_days, to_keys, to_numbers
 from adamant.preparation.columns import ColumnSelection
 from adamant.preparation.encoding import EncodedRows, FeatureLayout, LayoutBuilder
 from adamant.preparation.targets import TargetEncoding
@@ -204,8 +204,7 @@ class CategoricalFeature:
     def encode(self, column: pd.Series) -> np.ndarray:
         """Each row's level index; a level training did not see is __other__ when the column has
         one, else len(levels), which lights no feature. Matched once per distinct value."""
-        codes, uniques = pd.factorize(column, use_na_sentinel=True)
-        keys = [label_key(value) for value in uniques] + [None]  # code -1 (missing) picks the last
+        codes, keys = factorized_keys(column)
         index = pd.Index(self.levels).get_indexer([MISSING_LEVEL if key is None else key for key in keys])
         unseen = len(self.levels) - 1 if self.levels[-1] == OTHER_LEVEL else len(self.levels)
         return np.where(index < 0, unseen, index).astype(np.int32)[codes]
@@ -242,8 +241,7 @@ class EmbeddedFeature:
         return len(self.levels) + 1
 
     def encode(self, column: pd.Series) -> np.ndarray:
-        codes, uniques = pd.factorize(column, use_na_sentinel=True)
-        keys = [label_key(value) for value in uniques] + [None]
+        codes, keys = factorized_keys(column)
         index = pd.Index(self.levels).get_indexer([MISSING_LEVEL if key is None else key for key in keys])
         return (index + 1).astype(np.int32)[codes]  # not found (-1) becomes row 0
 
@@ -308,6 +306,7 @@ class Preprocessing:
     id_column: str | None = None
     users: IdIndex | None = None
     items: IdIndex | None = None
+    _layout: FeatureLayout | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def feature_names(self) -> list[str]:
@@ -326,10 +325,13 @@ class Preprocessing:
         return columns
 
     def layout(self) -> FeatureLayout:
-        builder = LayoutBuilder()
-        for feature in self.features:
-            feature.lay_out(builder)
-        return builder.build()
+        """Where each encoded value lands (built once: features do not change after fitting)."""
+        if self._layout is None:
+            builder = LayoutBuilder()
+            for feature in self.features:
+                feature.lay_out(builder)
+            self._layout = builder.build()
+        return self._layout
 
     def encode(
         self, frame: pd.DataFrame, parts: Sequence[np.ndarray], row_numbers: np.ndarray | None = None
@@ -455,14 +457,14 @@ def fit_preprocessing(
 
 def _level_counts(column: pd.Series) -> dict[str, int]:
     """Rows per level key (missing and blank cells under __missing__), counted per distinct value."""
-    codes, uniques = pd.factorize(column, use_na_sentinel=True)
-    counts = np.bincount(codes + 1, minlength=len(uniques) + 1)
+    codes, keys = factorized_keys(column)
+    counts = np.bincount(codes[codes >= 0], minlength=len(keys))
+    counts[-1] = np.count_nonzero(codes < 0)  # the trailing None: missing cells
     tally: dict[str, int] = {}
-    for value, count in zip([None, *uniques], counts.tolist(), strict=True):
+    for key, count in zip(keys, counts.tolist(), strict=True):
         if count:
-            key = None if value is None else label_key(value)
-            key = MISSING_LEVEL if key is None else key
-            tally[key] = tally.get(key, 0) + count
+            level = MISSING_LEVEL if key is None else key
+            tally[level] = tally.get(level, 0) + count
     return tally
 
 

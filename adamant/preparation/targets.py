@@ -22,7 +22,7 @@ import pandas as pd
 from adamant.datasets.readers import ROW_CONVENTION
 from adamant.datasets.schema import json_value
 from adamant.exceptions import DatasetError
-from adamant.preparation.cells import first_row, label_key, to_keys, to_numbers
+from adamant.preparation.cells import factorized_keys, first_row, label_key, to_keys, to_numbers
 
 MAX_CLASSES = 1000
 _YES_NO_PAIRS = [
@@ -57,8 +57,7 @@ class TargetEncoding:
             if self.kind == "regression":
                 values = (values - self.mean) / self.std
             return values.astype(np.float32)
-        codes, uniques = pd.factorize(column, use_na_sentinel=True)  # matched once per distinct value
-        keys = [label_key(value) for value in uniques] + [None]  # code -1 (missing) picks the last
+        codes, keys = factorized_keys(column)  # matched once per distinct value
         missing = np.array([key is None for key in keys])[codes]
         _refuse_missing(column, rows, missing, missing_ok)
         index = pd.Index([label_key(label) for label in self.labels]).get_indexer(keys)[codes]

@@ -15,9 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from worker.engine import metrics
-from worker.engine.features import DeviceFeatures
-
-EVAL_BATCH = 65_536
+from worker.engine.features import EVAL_BATCH, DeviceFeatures
 
 
 def _predict_in_batches(fn, n: int) -> torch.Tensor:  # type: ignore[no-untyped-def]
