@@ -74,6 +74,11 @@ class Settings(BaseSettings):
     artifact_quota_bytes: int | None = Field(
         None, ge=0, description="Checkpoint bytes a tenant may keep unless its own max_artifact_bytes says otherwise; none: unlimited."
     )
+    stream_from_rows: int = Field(
+        20_000_000, ge=1,
+        description="A training table of at least this many rows (Parquet; binary, multiclass, regression) is prepared by "
+        "streaming: two passes over its record batches, its encoded rows on disk, training in shuffled blocks.",
+    )
     prepared_cache_bytes: int = Field(
         20 * 1024**3, ge=0, description="Bytes of prepared (encoded) tables a worker keeps under HOME/cache/prepared; 0: off."
     )

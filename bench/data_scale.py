@@ -1,8 +1,8 @@
 """Data at scale (issue 11): adamant's data path on synthetic customer tables, next to the pyarrow/numpy floor.
 
-    python -m bench.data_scale [--rows 100000 1000000 [10000000]] [--markdown FILE] [--json FILE]
+    python -m bench.data_scale [--rows 100000 1000000 [10000000 [100000000]]] [--markdown FILE] [--json FILE]
                                [--memory-limit-gb G] [--device cpu|cuda|auto] [--epochs 3]
-                               [--workdir DIR]
+                               [--stream-from-rows N] [--stream-epochs 1] [--workdir DIR]
 
 The tables are bank-marketing's columns resampled and jittered to N rows, plus a 1,000-level
 `region` and a 20,000-level `postcode` that carries signal about y (bench/customer_tables.py
@@ -33,6 +33,13 @@ heavy, so a child inherits no high-water mark from it. Steps:
    (region and postcode one-hot over their 50 most frequent levels plus __other__), for its
    val AUC next to the embedding's: what learning the postcode is worth.
 
+Streamed sizes. From --stream-from-rows rows (default 20M, what adamant's settings default to) a
+job prepares its Parquet table by streaming (adamant/preparation/streamed.py) and trains on the
+encoded rows from disk in shuffled blocks (worker/engine/blocks.py). There the steps are: read =
+a pyarrow scan of every record batch (one pass, the floor of a streaming preparation's two),
+encode not run (an in-memory floor), prepare = prepare_streamed, epoch = the job for
+--stream-epochs (1) epoch(s). Their memory estimate does not grow with the rows.
+
 bytes/row = (the job's peak RSS - the job process's RSS after its imports) / rows: what each
 row costs, without the fixed ~0.3 GB of Python, pandas and torch. Before each step its memory
 is estimated from the largest size already measured in this run (RSS after imports +
@@ -41,7 +48,9 @@ measurement); a step whose estimate passes --memory-limit-gb (default: 20 GB or 
 machine's memory, the smaller) prints "skipped: needs ~X GB" instead of running.
 
 Expected time on 2 cores / 24 GB: 100k rows ~15 s, 1M ~40 s, 10M ~3 min (its job peaks at
-~3.4 GB). Before issue 11's compact encoding the 10M prepare and epoch were skipped (~59 GB).
+~3.4 GB), 100M (streamed) ~15 min and ~25 GB of disk in --workdir (the 6 GB table, 9 GB of
+encoded rows twice). Before issue 11's compact encoding the 10M prepare and epoch were skipped
+(~59 GB).
 """
 
 from __future__ import annotations
@@ -71,6 +80,21 @@ CHILD_TIMEOUT_S = 3600
 TARGET_10M_RSS_GB, TARGET_100M_RSS_GB = 6.0, 8.0
 TARGET_PREPARE_OVER_READ = 3.0
 COLLAPSE_MAX_ROWS = 1_000_000  # sizes at which the same job also runs with region/postcode collapsed
+# A job streams a Parquet table of at least this many rows (adamant.settings' stream_from_rows; the
+# children read ADAMANT_STREAM_FROM_ROWS, which --stream-from-rows sets). Streamed sizes' steps:
+# read = a pyarrow scan by record batches (the floor of a pass), encode not run (an in-memory
+# floor), prepare = adamant.preparation.streamed.prepare_streamed, epoch = the job for
+# --stream-epochs (1). Their memory does not grow with the rows: STREAMED_PRIOR_BYTES.
+DEFAULT_STREAM_FROM_ROWS = 20_000_000
+STREAMED_PRIOR_BYTES = 4e9
+
+
+def stream_from_rows() -> int:
+    return int(os.environ.get("ADAMANT_STREAM_FROM_ROWS", DEFAULT_STREAM_FROM_ROWS))
+
+
+def streams(rows: int) -> bool:
+    return rows >= stream_from_rows()
 
 
 def peak_rss_bytes() -> int:
@@ -90,6 +114,7 @@ def current_rss_bytes() -> int:
 class Workload:
     device: str = "cpu"
     epochs: int = 3
+    stream_epochs: int = 1  # at streamed sizes (an epoch of 100M rows takes minutes)
 
 
 def job_spec_dict(path: Path, device: str, epochs: int = 1, high_cardinality: str = "embed") -> dict:
@@ -116,6 +141,8 @@ def step_generate(path: Path, rows: int, job: Workload) -> dict:
 def step_read(path: Path, rows: int, job: Workload) -> dict:
     import pyarrow.parquet as pq
 
+    if streams(rows):
+        return step_scan(path)
     baseline = current_rss_bytes()
     started = time.perf_counter()
     table = pq.read_table(path)
@@ -150,11 +177,55 @@ def step_encode(path: Path, rows: int, job: Workload) -> dict:
     return {"seconds": seconds, "baseline_rss": baseline, "encoded_bytes": codes.nbytes + numbers.nbytes, "levels": levels}
 
 
+def step_scan(path: Path) -> dict:
+    """The floor of one pass over a streamed table: pyarrow reads every record batch (text
+    dictionary-encoded, as the job reads it) and lets it go."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    baseline = current_rss_bytes()
+    started = time.perf_counter()
+    schema = pq.ParquetFile(path).schema_arrow
+    text = [field.name for field in schema if pa.types.is_string(field.type)]
+    # pre_buffer=False as the job reads: with it, pyarrow keeps every range it read (6.7 GB at 100M rows)
+    parquet = pq.ParquetFile(path, read_dictionary=text, pre_buffer=False)
+    n = sum(batch.num_rows for batch in parquet.iter_batches(batch_size=1_000_000))
+    return {"seconds": time.perf_counter() - started, "baseline_rss": baseline, "rows": n, "method": "scan"}
+
+
+def step_prepare_streamed(path: Path, rows: int, job: Workload) -> dict:
+    from adamant.preparation.streamed import prepare_streamed
+    from adamant.spec import JobSpec
+
+    spec = JobSpec.model_validate(job_spec_dict(path, job.device))
+    folder = Path(tempfile.mkdtemp(prefix="adamant-streamed-", dir=path.parent))
+    baseline = current_rss_bytes()
+    started = time.perf_counter()
+    try:
+        data, _ = prepare_streamed(spec, path, folder)
+        done = time.perf_counter()
+        on_disk = sum(part.stat().st_size for part in folder.glob("*.npy"))
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return {
+        "seconds": done - started,
+        "baseline_rss": baseline,
+        "streamed": True,
+        "features": int(data.n_features),
+        "matrix_bytes": on_disk,
+        "wide_bytes": int(4 * data.n_features * (len(data.train_rows) + len(data.val_rows))),
+        "x_dtype": f"{data.numbers_train.shape[1]} float32 numbers + {data.codes_train.shape[1]} {data.codes_train.dtype} codes",
+        "fit_rows": int(len(data.fit_rows)),
+    }
+
+
 def step_prepare(path: Path, rows: int, job: Workload) -> dict:
     from adamant.datasets import load_dataset
     from adamant.preparation import prepare_training_data
     from adamant.spec import JobSpec
 
+    if streams(rows):
+        return step_prepare_streamed(path, rows, job)
     spec = JobSpec.model_validate(job_spec_dict(path, job.device))
     baseline = current_rss_bytes()
     started = time.perf_counter()
@@ -217,7 +288,8 @@ def step_epoch(path: Path, rows: int, job: Workload, high_cardinality: str = "em
     from adamant.spec import JobSpec
     from worker.engine.run import run_training
 
-    spec = JobSpec.model_validate(job_spec_dict(path, job.device, job.epochs, high_cardinality))
+    epochs = job.stream_epochs if streams(rows) else job.epochs
+    spec = JobSpec.model_validate(job_spec_dict(path, job.device, epochs, high_cardinality))
     reporter = _Timings()
     baseline = current_rss_bytes()
     run_dir = Path(tempfile.mkdtemp(prefix="adamant-data-scale-", dir=path.parent))
@@ -227,8 +299,8 @@ def step_epoch(path: Path, rows: int, job: Workload, high_cardinality: str = "em
         finished = time.perf_counter()
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)
-    if reporter.loop_started is None or len(reporter.validated) != job.epochs:
-        raise RuntimeError(f"{len(reporter.validated)} of {job.epochs} epochs reached validation (stop reason {result.stop_reason})")
+    if reporter.loop_started is None or len(reporter.validated) != epochs:
+        raise RuntimeError(f"{len(reporter.validated)} of {epochs} epochs reached validation (stop reason {result.stop_reason})")
     each_epoch = reporter.epoch_seconds()
     epoch_seconds = min(each_epoch)
     train_rows = round(rows * (1 - spec.dataset.validation.fraction))
@@ -241,6 +313,7 @@ def step_epoch(path: Path, rows: int, job: Workload, high_cardinality: str = "em
         "train_rows": train_rows,
         "samples_per_s": train_rows / epoch_seconds,
         "val_auc": reporter.val_metrics.get("val_auc"),
+        "streamed": any(message.startswith("prepared data by streaming") for message in reporter.logs),
         "torch_threads": torch.get_num_threads(),
         "torch": torch.__version__,
         "logs": reporter.logs,
@@ -270,7 +343,7 @@ def child_main(step: str, path: Path, rows: int, job: Workload) -> int:
 
 def run_child(step: str, path: Path, rows: int, job: Workload, timeout_s: float) -> dict:
     command = [sys.executable, "-m", "bench.data_scale", "--child", step, "--file", str(path), "--rows", str(rows),
-               "--device", job.device, "--epochs", str(job.epochs)]
+               "--device", job.device, "--epochs", str(job.epochs), "--stream-epochs", str(job.stream_epochs)]
     # ADAMANT_HOME next to the table: whatever a job writes there (a prepared-data cache) starts
     # empty for each step and goes away with the tables.
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH", "")])),
@@ -319,7 +392,12 @@ def projected_bytes(result: dict, measured_rows: int, rows: int) -> float:
 
 
 def estimate_bytes(step: str, rows: int, measured: dict[int, dict]) -> float:
-    """Peak RSS this step would need at `rows`, from the largest size measured so far (+10%), else the prior."""
+    """Peak RSS this step would need at `rows`, from the largest size measured so far (+10%), else the prior.
+    A streamed size's steps do not grow with the rows: the largest streamed size's peak, else a prior."""
+    if streams(rows):
+        peaks = [measured[size][step]["peak_rss"] for size in sorted(measured, reverse=True)
+                 if streams(size) and "peak_rss" in measured[size].get(step, {})]
+        return peaks[0] * 1.1 if peaks else STREAMED_PRIOR_BYTES
     for size in sorted(measured, reverse=True):
         result = measured[size].get(step)
         if result and "peak_rss" in result:
@@ -337,6 +415,9 @@ def measure(sizes: list[int], *, workdir: Path, job: Workload, memory_limit: flo
         results: dict = {"generate": run_child("generate", path, rows, job, timeout_s)}
         if "error" not in results["generate"]:
             for step in STEPS:
+                if step == "encode" and streams(rows):
+                    results[step] = {"skipped": "skipped: an in-memory floor (this size streams)"}
+                    continue
                 need = estimate_bytes(step, rows, measured)
                 if need > memory_limit:
                     results[step] = {"skipped": f"skipped: needs ~{need / GB:.0f} GB"}
@@ -355,7 +436,9 @@ def measure(sizes: list[int], *, workdir: Path, job: Workload, memory_limit: flo
         for home in workdir.glob(f"home-*-{rows}"):
             shutil.rmtree(home, ignore_errors=True)
     info["load_after"] = os.getloadavg()
-    return {"machine": info, "device": job.device, "epochs": job.epochs, "memory_limit_bytes": memory_limit, "sizes": {str(k): v for k, v in measured.items()}}
+    return {"machine": info, "device": job.device, "epochs": job.epochs, "stream_epochs": job.stream_epochs,
+            "stream_from_rows": stream_from_rows(), "memory_limit_bytes": memory_limit,
+            "sizes": {str(k): v for k, v in measured.items()}}
 
 
 # --- the report -----------------------------------------------------------------------------
@@ -475,6 +558,9 @@ def render(report: dict) -> str:
         "read_table, then dictionary_encode -> int32 codes and float32 numerics; prepare = adamant load_dataset + "
         f"prepare_training_data; epoch = worker.engine.run.run_training, mlp {HIDDEN}, batch {BATCH}, fastest of {report['epochs']} epochs; "
         "bytes/row = (job peak RSS - its RSS after imports) / rows; GB = 1e9 bytes",
+        f"streamed sizes (>= {report.get('stream_from_rows', DEFAULT_STREAM_FROM_ROWS):,} rows, the job's ADAMANT_STREAM_FROM_ROWS): "
+        "floor read = a pyarrow scan by record batches (one pass), no encode floor, prepare = prepare_streamed (two passes, "
+        f"the encoded rows written to disk), epoch = the job for {report.get('stream_epochs', 1)} epoch(s), training in shuffled blocks",
         "",
     ]
     header = "  ".join(f"{name:>{width}}" for name, width in COLUMNS)
@@ -492,7 +578,11 @@ def render(report: dict) -> str:
             notes.append(f"{int(size):>11,} rows: job {epoch['seconds']:.1f} s = {epoch['before_loop_seconds']:.1f} s before the loop "
                          f"(load, prepare, model) + epochs {' + '.join(f'{e:.1f}' for e in each)} s + {after:.1f} s "
                          f"(checkpoints, reference profile); code measured: {epoch.get('code')}")
-        if "features" in prepare:
+        if prepare.get("streamed"):
+            notes.append(f"{int(size):>11,} rows: streamed: {prepare['features']} features ({prepare['x_dtype']}), fitted on a sample of "
+                         f"{prepare['fit_rows']:,} training rows; {prepare['matrix_bytes'] / GB:.2f} GB of encoded rows on disk "
+                         f"(the float32 feature matrix would be {prepare['wide_bytes'] / GB:.2f} GB); whole size took {r['wall_seconds']:.0f} s")
+        elif "features" in prepare:
             notes.append(f"{int(size):>11,} rows: {prepare['features']} features ({prepare['x_dtype']}), load {prepare['load_seconds']:.1f} s + "
                          f"prepare {prepare['prepare_seconds']:.1f} s; encoded {prepare['matrix_bytes'] / GB:.2f} GB "
                          f"(the float32 feature matrix would be {prepare.get('wide_bytes', 0) / GB:.2f} GB); whole size took "
@@ -510,6 +600,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, nargs="+", default=DEFAULT_ROWS)
     parser.add_argument("--device", choices=["cpu", "cuda", "auto"], default="cpu")
     parser.add_argument("--epochs", type=int, default=Workload.epochs, help="epochs the job runs; samples/s is its fastest")
+    parser.add_argument("--stream-epochs", type=int, default=Workload.stream_epochs, help="epochs the job runs at streamed sizes")
+    parser.add_argument("--stream-from-rows", type=int, default=None,
+                        help=f"sizes from which a job streams (sets ADAMANT_STREAM_FROM_ROWS; default {DEFAULT_STREAM_FROM_ROWS:,})")
     parser.add_argument("--memory-limit-gb", type=float, default=None)
     parser.add_argument("--timeout-s", type=float, default=CHILD_TIMEOUT_S, help="per step")
     parser.add_argument("--workdir", type=Path, default=None, help="where the tables are written (a temporary folder by default)")
@@ -518,7 +611,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--child", choices=sorted(CHILD_STEPS), help=argparse.SUPPRESS)
     parser.add_argument("--file", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    job = Workload(device=args.device, epochs=args.epochs)
+    job = Workload(device=args.device, epochs=args.epochs, stream_epochs=args.stream_epochs)
     if args.child:
         return child_main(args.child, args.file, args.rows[0], job)
 
@@ -526,12 +619,19 @@ def main(argv: list[str] | None = None) -> int:
     limit = args.memory_limit_gb * GB if args.memory_limit_gb else min(20 * GB, 0.8 * memory)
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="adamant-data-scale-"))
     workdir.mkdir(parents=True, exist_ok=True)
+    before = os.environ.get("ADAMANT_STREAM_FROM_ROWS")
+    if args.stream_from_rows is not None:
+        os.environ["ADAMANT_STREAM_FROM_ROWS"] = str(args.stream_from_rows)  # the children inherit it
     try:
         report = measure(sorted(args.rows), workdir=workdir, job=job, memory_limit=limit, timeout_s=args.timeout_s,
                          log=lambda message: print(message, file=sys.stderr, flush=True))
     finally:
         if args.workdir is None:
             shutil.rmtree(workdir, ignore_errors=True)
+        if before is None:
+            os.environ.pop("ADAMANT_STREAM_FROM_ROWS", None)
+        else:
+            os.environ["ADAMANT_STREAM_FROM_ROWS"] = before
     text = render(report)
     print(text)
     if args.markdown:

@@ -152,6 +152,34 @@ def read_table(
     return frame
 
 
+def parquet_rows(path: str | Path, format: Format = "auto") -> int | None:
+    """The rows a Parquet file holds, from its footer alone; None for any other format."""
+    path = Path(path)
+    if not _is_parquet(path, format):
+        return None
+    return _open_parquet(path, UNLIMITED).metadata.num_rows
+
+
+def parquet_batches(
+    path: str | Path, *, columns: list[str] | None = None, batch_rows: int = 1_000_000
+) -> Iterator[pa.RecordBatch]:
+    """A Parquet file's rows in order, `batch_rows` at a time, text columns dictionary-encoded
+    (as `read_table(..., text_as_categories=True)` reads them): one batch in memory at a time."""
+    path = Path(path)
+    parquet = _open_parquet(path, UNLIMITED, text_as_categories=True, pre_buffer=False)
+    try:
+        yield from parquet.iter_batches(batch_size=batch_rows, columns=columns)
+    except (pa.ArrowException, OSError) as exc:
+        raise DatasetError(f"{path.name!r} could not be read as Parquet: {exc}") from None
+
+
+def batches_frame(batches: list[pa.RecordBatch], schema: pa.Schema) -> pd.DataFrame:
+    """Record batches as one pandas frame, converted as `read_table` converts a whole file
+    (dictionary text as categoricals over one set of levels)."""
+    table = pa.Table.from_batches(batches, schema=schema).unify_dictionaries()
+    return table.to_pandas(date_as_object=False, split_blocks=True, self_destruct=True)
+
+
 def _read_row_groups(parquet: pq.ParquetFile, on_rows: RowsCallback) -> pa.Table:
     """The whole file, as parquet.read() gives it, one row group at a time so progress can be told."""
     total = parquet.metadata.num_rows
@@ -235,8 +263,12 @@ def _is_parquet(path: Path, format: Format) -> bool:
     return False
 
 
-def _open_parquet(path: Path, limits: ReadLimits, *, text_as_categories: bool = False) -> pq.ParquetFile:
-    """The Parquet file, its footer checked against `limits` before any data is read."""
+def _open_parquet(
+    path: Path, limits: ReadLimits, *, text_as_categories: bool = False, pre_buffer: bool = True
+) -> pq.ParquetFile:
+    """The Parquet file, its footer checked against `limits` before any data is read. Reading it in
+    batches wants `pre_buffer=False`: with it, iter_batches keeps every byte range it read (pyarrow
+    26: ~50 MB a million rows of the benchmark's table, the whole file by the end)."""
     name = path.name
     try:
         parquet = pq.ParquetFile(path)
@@ -260,8 +292,8 @@ def _open_parquet(path: Path, limits: ReadLimits, *, text_as_categories: bool = 
             limit="decompressed_bytes", found=unpacked, cap=limits.max_decompressed_bytes,
         )
     text = [field.name for field in parquet.schema_arrow if pa.types.is_string(field.type) or pa.types.is_large_string(field.type)]
-    if text_as_categories and text:
-        parquet = pq.ParquetFile(path, read_dictionary=text)
+    if (text_as_categories and text) or not pre_buffer:
+        parquet = pq.ParquetFile(path, read_dictionary=text if text_as_categories and text else None, pre_buffer=pre_buffer)
     return parquet
 
 

@@ -63,12 +63,12 @@ ARRAY_FIELDS = (
 )
 SCALAR_FIELDS = (
     "task", "feature_names", "n_classes", "class_labels", "n_users", "n_items", "rating_mean", "rating_min",
-    "rating_max", "cold_val_rows", "excluded_columns",
+    "rating_max", "cold_val_rows", "excluded_columns", "streamed",
 )
 # Source whose meaning the arrays depend on (see the module doc): a change there is a new key.
 _SOURCES = (
     "preparation/prepare.py", "preparation/preprocessing.py", "preparation/encoding.py", "preparation/columns.py", "preparation/split.py",
-    "preparation/targets.py", "preparation/cells.py", "datasets/readers.py", "datasets/schema.py",
+    "preparation/targets.py", "preparation/cells.py", "preparation/streamed.py", "datasets/readers.py", "datasets/schema.py",
     "datasets/catalogue.py", "datasets/cdnow.py", "monitoring/profile.py",
 )
 STALE_TEMPORARY_S = 24 * 3600
@@ -220,26 +220,45 @@ class PreparedDataCache:
         size = sum(array.nbytes for array in arrays.values())
         if size > self.max_bytes:
             return f"{size} bytes is more than ADAMANT_PREPARED_CACHE_BYTES={self.max_bytes}"
-        self.root.mkdir(parents=True, exist_ok=True)
-        staging = self.root / f".tmp-{key}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        staging = self.staging(key)
         try:
-            staging.mkdir()
-            meta = _write_arrays(staging, arrays)
-            meta.update(format=ENTRY_FORMAT, key=key, created_at=time.time(), extras=extras or {})
-            meta["scalars"] = {name: getattr(data, name) for name in SCALAR_FIELDS}
-            meta["preprocessing"] = data.preprocessing.to_dict()
-            (staging / META).write_text(json.dumps(meta, default=_json_default))
-            try:
-                os.rename(staging, self.root / key)
-            except OSError:
-                if not (self.root / key / META).is_file():
-                    raise
-                # Another process stored the same key first: its entry stands.
+            for name, array in arrays.items():
+                np.save(staging / f"{name}.npy", array, allow_pickle=False)
+            self._publish(key, staging, data, extras)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+        return None
+
+    def staging(self, key: str) -> Path:
+        """A new folder in the cache's file system where an entry of `key` is written before `adopt`/`put`."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        staging = self.root / f".tmp-{key}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        staging.mkdir()
+        return staging
+
+    def adopt(self, key: str, staging: Path, data: PreparedData, extras: dict[str, Any] | None = None) -> str | None:
+        """Make the arrays already written as .npy files in `staging` (a `staging` folder) the
+        entry of `key`, renamed into place; returns None when stored, else why not (the caller
+        then removes the folder). What a streamed preparation writes is stored without a copy."""
+        size = sum(path.stat().st_size for path in staging.glob("*.npy"))
+        if size > self.max_bytes:
+            return f"{size} bytes is more than ADAMANT_PREPARED_CACHE_BYTES={self.max_bytes}"
+        self._publish(key, staging, data, extras)
+        return None
+
+    def _publish(self, key: str, staging: Path, data: PreparedData, extras: dict[str, Any] | None) -> None:
+        meta = {"arrays": _recorded(staging), "format": ENTRY_FORMAT, "key": key, "created_at": time.time(), "extras": extras or {}}
+        meta["scalars"] = {name: getattr(data, name) for name in SCALAR_FIELDS}
+        meta["preprocessing"] = data.preprocessing.to_dict()
+        (staging / META).write_text(json.dumps(meta, default=_json_default))
+        try:
+            os.rename(staging, self.root / key)
+        except OSError:
+            if not (self.root / key / META).is_file():
+                raise
+            # Another process stored the same key first: its entry stands.
         self._mark_used(key)
         self.evict()
-        return None
 
     def _mark_used(self, key: str) -> None:
         """Stamp the entry as the most recently used: its META's mtime, strictly after every other
@@ -311,18 +330,19 @@ def _arrays(data: PreparedData) -> dict[str, np.ndarray]:
     return arrays
 
 
-def _write_arrays(folder: Path, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
+def _recorded(folder: Path) -> dict[str, Any]:
+    """Each array file's size, sha256, shape and whether it holds text, as META records them."""
     recorded = {}
-    for name, array in arrays.items():
-        path = folder / f"{name}.npy"
-        np.save(path, array, allow_pickle=False)
-        recorded[name] = {
+    for path in sorted(folder.glob("*.npy")):
+        array = np.load(path, mmap_mode="r", allow_pickle=False)
+        recorded[path.stem] = {
             "bytes": path.stat().st_size,
             "sha256": sha256_of(path),
             "text": array.dtype.kind == "U",
             "shape": list(array.shape),
         }
-    return {"arrays": recorded}
+        del array
+    return recorded
 
 
 def _read_entry(entry: Path, key: str) -> CachedPreparation:

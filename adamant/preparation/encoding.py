@@ -26,6 +26,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from adamant.preparation.mapped import release_pages
+
 
 @dataclass
 class EncodedRows:
@@ -82,9 +84,13 @@ class FeatureLayout:
         return np.ascontiguousarray(x[:, : self.width])
 
     def expand_in_chunks(self, rows: EncodedRows, chunk: int = 65_536):  # type: ignore[no-untyped-def]
-        """(start, matrix) for consecutive chunks of `rows`: the matrix without holding it all."""
+        """(start, matrix) for consecutive chunks of `rows`: the matrix without holding it all
+        (nor, for mapped rows, their pages: each chunk's are released once it is expanded)."""
         for start in range(0, len(rows), chunk):
-            yield start, self.expand(rows.take(slice(start, start + chunk)))
+            part = rows.take(slice(start, start + chunk))
+            x = self.expand(part)
+            release_pages(rows.numbers, rows.codes)
+            yield start, x
 
 
 class LayoutBuilder:

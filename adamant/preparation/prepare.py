@@ -67,6 +67,9 @@ class PreparedData:
     excluded_columns: dict[str, str] = field(default_factory=dict)  # column -> why it is not a feature
     # the training rows numeric statistics were fitted on, when a table has more than FIT_SAMPLE_ROWS
     fit_rows: np.ndarray | None = None
+    # prepared by streaming (adamant/preparation/streamed.py): the arrays are mapped files, the
+    # whole preprocessing (levels too) was fitted on `fit_rows`, and training reads shuffled blocks
+    streamed: bool = False
 
     @property
     def n_features(self) -> int:

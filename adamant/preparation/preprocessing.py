@@ -427,12 +427,14 @@ def fit_preprocessing(
     target: TargetEncoding | None,
     high_cardinality: str = "embed",
     sample_rows: np.ndarray | None = None,
+    row_numbers: np.ndarray | None = None,
 ) -> Preprocessing:
     """Fit on the training rows only: `train_rows` are their 0-based positions in `frame` (one
     column at a time is taken, never a copy of the whole training part). `high_cardinality` is
     dataset.high_cardinality: how a categorical column with more than 50 levels is kept. With
     `sample_rows` (a subset of train_rows), numeric and date statistics (median, quantiles,
-    skewness, sentinel) come from those rows; levels are still counted over every training row."""
+    skewness, sentinel) come from those rows; levels are still counted over every training row.
+    `row_numbers` (1-based, one per row of `frame`) name rows in errors; by default position + 1."""
     features: list[Feature] = []
     numeric_rows = train_rows if sample_rows is None else sample_rows
     for name in selection.features:
@@ -440,7 +442,8 @@ def fit_preprocessing(
         if kind in ("numeric", "datetime"):
             column = frame[name].take(numeric_rows)
             expand = task != "segmentation"
-            features.append(NumericFeature.fit(column, numeric_rows + 1, datetime=kind == "datetime", expand=expand))
+            numbers = numeric_rows + 1 if row_numbers is None else row_numbers[numeric_rows]
+            features.append(NumericFeature.fit(column, numbers, datetime=kind == "datetime", expand=expand))
         else:
             column = frame[name].take(train_rows)
             counts = _level_counts(column)

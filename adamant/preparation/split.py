@@ -64,7 +64,7 @@ def _round_half_up(value: float) -> int:
 
 def split_by_column(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """(train, validation) from a column marking validation rows (true/1/yes/validation/test)."""
-    marks = column.astype(str).str.strip().str.lower().isin(VALIDATION_MARKS).to_numpy()
+    marks = validation_marks(column)
     if marks.all() or not marks.any():
         part = "every" if marks.all() else "no"
         raise DatasetError(
@@ -73,3 +73,8 @@ def split_by_column(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
             column=str(column.name),
         )
     return np.flatnonzero(~marks), np.flatnonzero(marks)
+
+
+def validation_marks(column: pd.Series) -> np.ndarray:
+    """True for each cell of `column` that marks its row for validation (see VALIDATION_MARKS)."""
+    return column.astype(str).str.strip().str.lower().isin(VALIDATION_MARKS).to_numpy()

@@ -136,9 +136,10 @@ def fit_classes(task: str, column: pd.Series) -> TargetEncoding:
     return TargetEncoding(column=name, kind="multiclass", labels=[originals[key] for key in _sorted_keys(originals)])
 
 
-def target_numbers(column: pd.Series) -> np.ndarray:
-    """A numeric target over every row as float64; refuses non-numbers, missing and infinite values."""
-    rows = np.arange(1, len(column) + 1)
+def target_numbers(column: pd.Series, rows: np.ndarray | None = None) -> np.ndarray:
+    """A numeric target over every row as float64; refuses non-numbers, missing and infinite values
+    (naming `rows`, the 1-based row numbers, 1..n by default)."""
+    rows = np.arange(1, len(column) + 1) if rows is None else rows
     name = str(column.name)
     values = to_numbers(column, rows, what="numbers (it is the target)")
     _refuse_missing(column, rows, np.isnan(values))

@@ -10,6 +10,7 @@ import pytest
 from bench import customer_tables, data_scale
 
 ROWS = 5_000
+STREAMED = 6_000
 
 
 def test_generated_table_has_the_bank_columns_and_two_nested_high_cardinality_ones(tmp_path):
@@ -32,8 +33,9 @@ def test_generated_table_has_the_bank_columns_and_two_nested_high_cardinality_on
 @pytest.mark.slow
 def test_benchmark_prints_every_column_with_positive_numbers(tmp_path, capsys):
     markdown, report_json = tmp_path / "data_scale.md", tmp_path / "data_scale.json"
-    assert data_scale.main(["--rows", str(ROWS), "--workdir", str(tmp_path / "work"),
-                            "--markdown", str(markdown), "--json", str(report_json)]) == 0
+    # ROWS in memory; STREAMED rows (>= --stream-from-rows) prepared by streaming, as a 100M-row table is
+    assert data_scale.main(["--rows", str(ROWS), str(STREAMED), "--stream-from-rows", str(STREAMED), "--workdir",
+                            str(tmp_path / "work"), "--markdown", str(markdown), "--json", str(report_json)]) == 0
 
     printed = capsys.readouterr().out
     assert printed.startswith("machine: ") and " cores" in printed and "RAM" in printed and "method: " in printed
@@ -54,3 +56,17 @@ def test_benchmark_prints_every_column_with_positive_numbers(tmp_path, capsys):
     steps = report["sizes"][str(ROWS)]
     assert all(steps[step]["peak_rss"] > 0 for step in data_scale.STEPS)
     assert not list((tmp_path / "work").glob("*.parquet")), "the tables are removed after each size"
+
+    streamed = next(line for line in lines if line.strip().startswith(f"{STREAMED:,}")).split()
+    cells = dict(zip([name for name, _ in data_scale.COLUMNS], streamed))
+    assert cells["floor encode s"] == cells["encode RSS GB"] == "skipped"  # an in-memory floor
+    assert all(float(cells[name].replace(",", "")) > 0 for name in ("floor read s", "adamant prepare s", "epoch s", "job RSS GB"))
+    assert f"{STREAMED:>11,} rows: streamed: " in printed and "GB of encoded rows on disk" in printed
+    assert steps and report["sizes"][str(STREAMED)]["epoch"]["streamed"] is True
+    assert report["sizes"][str(ROWS)]["epoch"]["streamed"] is False
+
+
+def test_the_benchmark_streams_from_the_size_a_job_streams_from() -> None:
+    from adamant.settings import Settings
+
+    assert data_scale.DEFAULT_STREAM_FROM_ROWS == Settings.model_fields["stream_from_rows"].default

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from worker.engine import metrics
+from worker.engine.blocks import BlockOrder, StreamedSplit
 from worker.engine.features import EVAL_BATCH, DeviceFeatures
 
 
@@ -27,9 +28,9 @@ class TabularObjective:
     """Binary, multiclass and regression on a feature matrix."""
 
     task: str
-    x_train: DeviceFeatures
-    y_train: torch.Tensor
-    x_val: DeviceFeatures
+    x_train: DeviceFeatures | StreamedSplit
+    y_train: torch.Tensor | None  # None for streamed rows (StreamedTabularObjective)
+    x_val: DeviceFeatures | StreamedSplit
     y_val: torch.Tensor
     target_mean: float = 0.0
     target_std: float = 1.0
@@ -72,6 +73,22 @@ class TabularObjective:
             truth = y * self.target_std + self.target_mean
             result |= {"val_rmse": metrics.rmse(truth, pred), "val_mae": metrics.mae(truth, pred)}
         return result
+
+
+@dataclass
+class StreamedTabularObjective(TabularObjective):
+    """A TabularObjective over rows prepared by streaming: x_train and x_val are StreamedSplits,
+    y_train is unused (each batch's targets come with its rows), and an epoch visits the rows in
+    x_train's BlockOrder (worker/engine/blocks.py) rather than a permutation of every row."""
+
+    def epoch_order(self, seed: int, epoch: int) -> BlockOrder:
+        assert isinstance(self.x_train, StreamedSplit)
+        return self.x_train.epoch_order(seed, epoch)
+
+    def batch_loss(self, model: nn.Module, idx: torch.Tensor) -> torch.Tensor:
+        assert isinstance(self.x_train, StreamedSplit)
+        inputs, y = self.x_train.batch(idx)
+        return self._loss(model(*inputs), y)
 
 
 @dataclass

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shutil
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -30,13 +32,16 @@ import numpy as np
 import pandas as pd
 
 from adamant.checkpoint_files import MANIFEST, sha256_of
-from adamant.datasets import load_dataset
+from adamant.datasets import load_dataset, resolve_reference
+from adamant.exceptions import DatasetError
 from adamant.model_size import check_model_size, prepared_shape
 from adamant.monitoring.profile import reference_profile, score_profile
 from adamant.monitoring.reference import write_reference
 from adamant.preparation import PreparedData, PreparedDataCache, PreparedRows, prepare_training_data
 from adamant.preparation.cache import NotCacheable
+from adamant.preparation.mapped import release_pages
 from adamant.preparation.preprocessing import EMBED_MIN_ROWS, EmbeddedFeature
+from adamant.preparation.streamed import STREAMED_TASKS, prepare_streamed, streams
 from adamant.scoring.scorer import Scorer, load_scorer, output_frame
 from adamant.scoring.table import SCORE_COLUMNS
 from adamant.settings import get_settings
@@ -81,6 +86,19 @@ class DataPhase:
         remaining = max(0, total - rows) if total is not None else None
         eta = remaining / self.rows_per_s if remaining is not None and self.rows_per_s else None
         self._tell("reading", eta)
+
+    def encoding(self) -> Callable[[int, int | None], None]:
+        """A rows callback for a streamed table's encode pass: told as "preparing" with its own rate and ETA."""
+        started = time.monotonic()
+
+        def on_rows(rows: int, total: int | None) -> None:
+            elapsed = time.monotonic() - started
+            self.rows, self.total = rows, total
+            self.rows_per_s = rows / elapsed if rows and elapsed > 0 else None
+            eta = (total - rows) / self.rows_per_s if total is not None and self.rows_per_s else None
+            self._tell("preparing", eta)
+
+        return on_rows
 
     def phase(self, phase: str, rows: int | None = None) -> None:
         """preparing | ready | from cache; `rows` when known better than by the read (the cache's)."""
@@ -143,22 +161,31 @@ def prepare_for_training(
     uploads: Callable[[str], Path] | None = None,
     object_prefixes: Sequence[str] = (),
     cache: PreparedDataCache | None = None,
+    stream_from_rows: int | None = None,
 ) -> TrainingData:
     """The prepared data from `cache` when an earlier run prepared the same table the same way,
     else loaded and prepared here (and stored there). Object-store references are not cached: the
-    key needs the bytes' sha256, which would mean reading the object twice."""
+    key needs the bytes' sha256, which would mean reading the object twice. A Parquet file of at
+    least `stream_from_rows` rows (settings' by default) is prepared by streaming (streamed_table)."""
     sources: dict[str, Any] = {"file_roots": file_roots, "uploads": uploads, "object_prefixes": object_prefixes}
     data_phase = DataPhase(reporter, spec.training.epochs)
-    if cache is None:
+    streamed = streamed_table(spec, file_roots=file_roots, uploads=uploads, stream_from_rows=stream_from_rows)
+
+    def uncached() -> TrainingData:
+        if streamed is not None:
+            return _prepare_streamed(spec, streamed, data_phase, reporter, cache=None, key=None)
         return _prepare(spec, data_phase, **sources)
+
+    if cache is None:
+        return uncached()
     try:
         key = cache.key_for(spec, file_roots=file_roots, uploads=uploads)
         cached = cache.get(key) if key is not None else None
     except OSError as exc:  # an unreadable cache folder costs the run its preparation, never the run
         reporter.log(f"warning: prepared-data cache unavailable: {type(exc).__name__}: {exc}")
-        return _prepare(spec, data_phase, **sources)
+        return uncached()
     if key is None:
-        return _prepare(spec, data_phase, **sources)
+        return uncached()
     if cached is None:
         with contextlib.ExitStack() as stack:
             try:  # a concurrent run preparing the same key finishes first; then its entry is read
@@ -167,6 +194,8 @@ def prepare_for_training(
                 cached = cache.get(key)
             except OSError as exc:
                 reporter.log(f"warning: prepared-data cache unavailable: {type(exc).__name__}: {exc}")
+            if cached is None and streamed is not None:
+                return _prepare_streamed(spec, streamed, data_phase, reporter, cache=cache, key=key)
             if cached is None:
                 started = time.monotonic()
                 prepared = _prepare(spec, data_phase, **sources)
@@ -191,6 +220,63 @@ def prepare_for_training(
         cached.extras.get(REFERENCE_ERROR),
         cached.extras,
     )
+
+
+def streamed_table(
+    spec: JobSpec, *, file_roots: list[Path], uploads: Callable[[str], Path] | None, stream_from_rows: int | None = None
+) -> Path | None:
+    """The job's table when it is prepared by streaming (adamant/preparation/streamed.py): a
+    Parquet file (file: or dataset:) of at least `stream_from_rows` rows (the settings' by
+    default) for a task that streams; else None, and the table is read whole."""
+    threshold = get_settings().stream_from_rows if stream_from_rows is None else stream_from_rows
+    if spec.task not in STREAMED_TASKS:
+        return None
+    try:
+        source = resolve_reference(spec.dataset.ref, file_roots=file_roots, uploads=uploads)
+        if isinstance(source, Path) and streams(spec.task, source, spec.dataset.format, threshold):
+            return source
+    except DatasetError:
+        pass  # the in-memory path reads the reference again and reports its error to the user
+    return None
+
+
+def _prepare_streamed(
+    spec: JobSpec, path: Path, data_phase: DataPhase, reporter: Reporter, *,
+    cache: PreparedDataCache | None, key: str | None,
+) -> TrainingData:
+    """Prepare `path` by streaming into files: a cache entry when `cache` takes it, else files
+    removed at once (their arrays stay mapped, and the space is freed when the run ends)."""
+    settings = get_settings()
+    if cache is not None and key is not None:
+        folder = cache.staging(key)
+    else:
+        scratch = settings.home.absolute() / "cache" / "streamed"
+        scratch.mkdir(parents=True, exist_ok=True)
+        folder = Path(tempfile.mkdtemp(prefix="prepared-", dir=scratch))
+    started = time.monotonic()
+    try:
+        data, sample = prepare_streamed(spec, path, folder, on_read=data_phase.on_rows, on_encoded=data_phase.encoding())
+        seconds = time.monotonic() - started
+        on_disk = sum(part.stat().st_size for part in folder.glob("*.npy"))
+        try:
+            features, error = reference_profile(sample, data.preprocessing), None
+        except Exception as exc:  # noqa: BLE001 - monitoring is an addition: see save_reference
+            features, error = None, f"{type(exc).__name__}: {exc}"
+        del sample
+        extras = {REFERENCE_FEATURES: features} if features is not None else {REFERENCE_ERROR: error}
+        refused = "the prepared-data cache is off"
+        if cache is not None and key is not None:
+            try:
+                refused = cache.adopt(key, folder, data, extras)
+            except OSError as exc:
+                refused = f"{type(exc).__name__}: {exc}"
+        outcome = f"cached as {key[:12]}" if refused is None else f"not cached ({refused}): the files go when the run ends"
+        reporter.log(f"prepared data by streaming {len(data.train_rows) + len(data.val_rows):,} rows in {seconds:.1f}s "
+                     f"({on_disk / 1e9:.2f} GB of encoded rows on disk); {outcome}")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)  # gone already once adopted (renamed into the cache)
+    data_phase.phase("ready")
+    return TrainingData(data, None, features, error, extras)
 
 
 def _prepare(
@@ -227,6 +313,7 @@ def run_training(
     max_memory_bytes: int | None = None,
     prepared_cache: PreparedDataCache | None | Literal["settings"] = "settings",
     object_prefixes: Sequence[str] = (),
+    stream_from_rows: int | None = None,
 ) -> TrainResult:
     """With max_parameters (the worker passes its settings'), a model past the size limits is
     ModelTooLarge before anything is allocated: the user's error, recorded once. `prepared_cache`
@@ -237,7 +324,8 @@ def run_training(
     started = time.monotonic()
     cache = settings_cache() if prepared_cache == "settings" else prepared_cache
     prepared = prepare_for_training(
-        spec, reporter, file_roots=file_roots, uploads=uploads, object_prefixes=object_prefixes, cache=cache
+        spec, reporter, file_roots=file_roots, uploads=uploads, object_prefixes=object_prefixes, cache=cache,
+        stream_from_rows=stream_from_rows,
     )
     data = prepared.data
     reporter.log(
@@ -246,7 +334,11 @@ def run_training(
         + (f", {data.n_users} users x {data.n_items} items" if spec.task == "recommendation" else "")
         + f" (loaded in {time.monotonic() - started:.1f}s)"
     )
-    if data.fit_rows is not None:
+    if data.streamed:
+        reporter.log(f"streamed table: column kinds, the target, numeric statistics and levels fitted on a random sample "
+                     f"of {len(data.fit_rows):,} of the {len(data.train_rows):,} training rows; the split is by a hash of "
+                     f"each row's number; training reads shuffled blocks of the encoded rows")
+    elif data.fit_rows is not None:
         reporter.log(f"numeric statistics fitted on a random sample of {len(data.fit_rows):,} of the "
                      f"{len(data.train_rows):,} training rows (levels counted over all of them)")
     for column, reason in data.excluded_columns.items():
@@ -324,6 +416,7 @@ def validation_scores(scorer: Scorer, data: PreparedData) -> np.ndarray | None:
         if score_column not in scored.columns or len(scored) != len(x):
             return None
         scores.append(scored[score_column].to_numpy(dtype=np.float64))
+        release_pages(data.ids_val, data.embedded_val, *(a for a in (data.y_val, data.user_idx_val, data.item_idx_val) if a is not None))
     return np.concatenate(scores) if scores else None
 
 

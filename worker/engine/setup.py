@@ -23,12 +23,18 @@ from adamant.spec import JobSpec
 from worker.adam import build_optimizer, supports_sparse_grads
 from worker.engine import checkpoints as ckpt
 from worker.engine import metrics
+from worker.engine.blocks import StreamedSplit
 from worker.engine.features import DeviceFeatures, DeviceLayout
-from worker.engine.objectives import RecommendationObjective, SegmentationObjective, TabularObjective
+from worker.engine.objectives import (
+    RecommendationObjective,
+    SegmentationObjective,
+    StreamedTabularObjective,
+    TabularObjective,
+)
 from worker.engine.reporting import CheckpointInfo
 from worker.models import ModelShape, SegmentAutoencoder, build_model
 
-Objective = TabularObjective | RecommendationObjective | SegmentationObjective
+Objective = TabularObjective | StreamedTabularObjective | RecommendationObjective | SegmentationObjective
 
 
 def resolve_device(requested: str) -> torch.device:
@@ -66,13 +72,24 @@ def build_objective(spec: JobSpec, data: PreparedData, device: torch.device) -> 
             seed=spec.dataset.validation.seed,
         )
     layout = DeviceLayout(data.preprocessing.layout(), device)
+    y_dtype = torch.long if spec.task == "multiclass_classification" else torch.float32
+    target = data.preprocessing.target
+    scaled = target is not None and target.kind == "regression"
+    if data.streamed:  # the rows stay in their mapped files: see worker/engine/blocks.py
+        x_val = StreamedSplit(data.val, data.y_val, layout, device, y_dtype)
+        return StreamedTabularObjective(
+            task=spec.task,
+            x_train=StreamedSplit(data.train, data.y_train, layout, device, y_dtype),
+            y_train=None,
+            x_val=x_val,
+            y_val=x_val.targets(),
+            target_mean=float(target.mean) if scaled else 0.0,
+            target_std=float(target.std) if scaled else 1.0,
+        )
     x_train = DeviceFeatures.of(data.train, layout, device)
     x_val = DeviceFeatures.of(data.val, layout, device)
     if spec.task == "segmentation":
         return SegmentationObjective(x_train=x_train, x_val=x_val)
-    y_dtype = torch.long if spec.task == "multiclass_classification" else torch.float32
-    target = data.preprocessing.target
-    scaled = target is not None and target.kind == "regression"
     return TabularObjective(
         task=spec.task,
         x_train=x_train,

@@ -22,10 +22,13 @@ from torch import nn
 from adamant.exceptions import CheckpointError, TrainingError
 from adamant.spec import JobSpec
 from worker.engine import checkpoints as ckpt
+from worker.engine.blocks import BlockOrder
 from worker.engine.diagnostics import clip_grad_norm, grad_norm, parameter_snapshot, update_ratios
 from worker.engine.reporting import CheckpointInfo, MetricPoint, NullReporter, Progress, Reporter
 from worker.engine.schedules import lr_multiplier
 from worker.engine.setup import TrainingSetup
+
+Sliceable = torch.Tensor | BlockOrder
 
 
 @dataclass
@@ -62,6 +65,15 @@ class TrainResult:
 def epoch_permutation(n: int, seed: int, epoch: int, device: torch.device) -> torch.Tensor:
     generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
     return torch.randperm(n, generator=generator).to(device)
+
+
+def epoch_order(objective: object, seed: int, epoch: int, device: torch.device) -> Sliceable:
+    """The rows of epoch `epoch` in training order: the objective's own order where it keeps one
+    (streamed rows: a block order, worker/engine/blocks.py), else a permutation of every row."""
+    own = getattr(objective, "epoch_order", None)
+    if own is not None:
+        return own(seed, epoch)
+    return epoch_permutation(objective.n_train, seed, epoch, device)  # type: ignore[attr-defined]
 
 
 def batches_per_epoch(n_rows: int, batch_size: int) -> int:
@@ -119,7 +131,7 @@ def train(
             pending.clear()
 
     while state.epoch < training.epochs and stop_reason == "completed":
-        permutation = epoch_permutation(objective.n_train, training.seed, state.epoch, setup.device)
+        permutation = epoch_order(objective, training.seed, state.epoch, setup.device)
         while state.batch < steps_per_epoch:
             if reporter.should_stop():
                 stop_reason = "cancelled"

@@ -216,3 +216,26 @@ def test_empty_parquet_is_refused(tmp_path: Path) -> None:
 def test_missing_file_is_refused(tmp_path: Path) -> None:
     with pytest.raises(DatasetError, match="File 'absent.csv' does not exist"):
         read_table(tmp_path / "absent.csv")
+
+
+def test_parquet_batches_hold_one_batch_at_a_time_not_the_file(tmp_path: Path) -> None:
+    # With pyarrow's default pre_buffer, iter_batches keeps every byte range it has read: by the
+    # last batch, the whole file (a 100M-row table's 7 GB). A streamed preparation reads this way.
+    from adamant.datasets.readers import batches_frame, parquet_batches
+
+    rng = np.random.default_rng(0)
+    rows = 1_000_000
+    table = pa.table({"x": rng.normal(size=rows), "n": rng.integers(0, 10**9, rows),
+                      "city": pa.array(rng.choice([f"c{i}" for i in range(500)], rows))})
+    path = tmp_path / "t.parquet"
+    pq.write_table(table, path, row_group_size=20_000)
+    del table
+    base, peak, seen, first = pa.total_allocated_bytes(), 0, 0, None
+    for batch in parquet_batches(path, batch_rows=20_000):
+        seen += batch.num_rows
+        first = first or batch.nbytes
+        peak = max(peak, pa.total_allocated_bytes() - base)
+    assert seen == rows
+    assert peak < 10 * first, (peak, first)  # the whole file decoded is 50 batches
+    frame = batches_frame([batch], batch.schema)
+    assert isinstance(frame["city"].dtype, pd.CategoricalDtype)  # text as categoricals, as jobs read it
