@@ -12,19 +12,25 @@ naming the fields to change, with the estimate.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from sqlalchemy.orm import Session
 
-from adamant.datasets import load_dataset
+from adamant.datasets import load_dataset, resolve_reference
+from adamant.datasets.readers import parquet_head, parquet_rows
 from adamant.model_size import check_model_size, prepared_shape
 from adamant.preparation import prepare_training_data
+from adamant.preparation.streamed import streams
 from adamant.settings import Settings
 from adamant.spec import JobSpec
 from adamant.store import tenants as store_tenants
 from service.caller import Caller
 from service.submission import check_dataset_ref, check_limits
+
+DRY_RUN_ROWS = 1_000_000  # of a table the worker streams, what the dry run reads
 
 
 def dry_run(session: Session, settings: Settings, caller: Caller, spec: JobSpec, uploads_root: Path) -> dict[str, Any]:
@@ -38,9 +44,14 @@ def dry_run(session: Session, settings: Settings, caller: Caller, spec: JobSpec,
         return uploads_root / store_datasets.dataset_path(session, tenant_id, dataset_id)
 
     prefixes = store_tenants.get_tenant(session, tenant_id).dataset_prefixes if tenant_id else ()
-    frame = load_dataset(spec.dataset, file_roots=settings.file_roots, uploads=uploads, object_prefixes=prefixes or ())
+    frame, streamed_rows = table_to_check(spec, settings, uploads, prefixes or ())
     data = prepare_training_data(spec, frame)
-    n_train = len(data.train_rows)
+    n_rows, n_train = len(frame), len(data.train_rows)
+    warnings = []
+    if streamed_rows is not None:  # the head stands for the table: scale its split to every row
+        n_rows, n_train = streamed_rows, round(streamed_rows * len(data.train_rows) / len(frame))
+        warnings.append(f"the table's {n_rows:,} rows will be prepared by streaming (ADAMANT_STREAM_FROM_ROWS): this check "
+                        f"read its first {len(frame):,}; the worker fits the preprocessing on a 2M-row sample of all of them")
     batch = min(spec.training.batch_size, n_train)
     # As the trainer counts (worker.engine.trainer.batches_per_epoch): a last batch of one row joins the one before.
     steps_per_epoch = math.ceil(n_train / batch) - (1 if n_train > batch and n_train % batch == 1 else 0)
@@ -48,17 +59,17 @@ def dry_run(session: Session, settings: Settings, caller: Caller, spec: JobSpec,
         spec, prepared_shape(spec, data),
         max_parameters=settings.max_model_parameters, max_memory_bytes=settings.max_training_memory_bytes,
     )
-    warnings = [f"column {c!r} is not used: {why}" for c, why in data.excluded_columns.items()]
+    warnings += [f"column {c!r} is not used: {why}" for c, why in data.excluded_columns.items()]
     if spec.task == "recommendation" and data.cold_val_rows:
         warnings.append(f"{data.cold_val_rows} validation rows have a user or item unseen in training")
     return {
         "valid": True,
         "dataset": {
             "ref": spec.dataset.ref,
-            "rows": len(frame),
+            "rows": n_rows,
             "columns": [str(c) for c in frame.columns],
             "train_rows": n_train,
-            "validation_rows": len(data.val_rows),
+            "validation_rows": n_rows - n_train,
             "features": data.n_features,
             "feature_names": data.feature_names[:200],
             "classes": data.class_labels,
@@ -77,3 +88,15 @@ def dry_run(session: Session, settings: Settings, caller: Caller, spec: JobSpec,
         },
         "warnings": warnings,
     }
+
+
+def table_to_check(
+    spec: JobSpec, settings: Settings, uploads: Callable[[str], Path], prefixes: Sequence[str]
+) -> tuple[pd.DataFrame, int | None]:
+    """(the table to prepare here, None), or for a table the worker will stream (at least
+    settings.stream_from_rows rows of Parquet) (its first DRY_RUN_ROWS rows, its row count):
+    an API process never holds a table that a worker would not hold either."""
+    source = resolve_reference(spec.dataset.ref, file_roots=settings.file_roots, uploads=uploads, object_prefixes=prefixes)
+    if isinstance(source, Path) and streams(spec.task, source, spec.dataset.format, settings.stream_from_rows):
+        return parquet_head(source, DRY_RUN_ROWS), parquet_rows(source, spec.dataset.format)
+    return load_dataset(spec.dataset, file_roots=settings.file_roots, uploads=uploads, object_prefixes=prefixes), None

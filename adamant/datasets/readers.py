@@ -173,6 +173,12 @@ def parquet_batches(
         raise DatasetError(f"{path.name!r} could not be read as Parquet: {exc}") from None
 
 
+def parquet_head(path: str | Path, rows: int) -> pd.DataFrame:
+    """The first `rows` rows of a Parquet file, read as `read_table(..., text_as_categories=True)` reads all."""
+    batch = next(parquet_batches(path, batch_rows=rows))
+    return batches_frame([batch], batch.schema)
+
+
 def batches_frame(batches: list[pa.RecordBatch], schema: pa.Schema) -> pd.DataFrame:
     """Record batches as one pandas frame, converted as `read_table` converts a whole file
     (dictionary text as categoricals over one set of levels)."""

@@ -170,3 +170,30 @@ def test_a_sweep_whose_base_model_is_too_large_is_refused_before_it_exists(tmp_p
         body = {"base": spec(model={"type": "mlp", "hidden": [2048, 2048]}), "space": space, "trials": 2}
         errors_at(client.post("/v1/sweeps", json=body, headers=headers), "base.model.hidden")
         assert client.get("/v1/sweeps", headers=headers).json()["items"] == []
+
+
+def test_the_dry_run_of_a_table_the_worker_streams_reads_its_head_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # An API process must not hold a table that the worker itself would not hold: a 100M-row
+    # Parquet file is checked on its first rows, and the estimate scales to every row.
+    import numpy as np
+    import pandas as pd
+
+    from adamant.datasets import readers
+    from service import dry_run
+
+    rows = 5_000
+    rng = np.random.default_rng(0)
+    pd.DataFrame({"age": rng.integers(18, 90, rows), "y": rng.choice(["no", "yes"], rows)}).to_parquet(tmp_path / "big.parquet")
+    monkeypatch.setattr(dry_run, "DRY_RUN_ROWS", 1_000)
+    read: list[int] = []
+    head = readers.parquet_head
+    monkeypatch.setattr(dry_run, "parquet_head", lambda path, n: read.append(n) or head(path, n))
+    job = spec(dataset={"ref": f"file:{tmp_path / 'big.parquet'}", "target": "y"}, training={"epochs": 1, "batch_size": 100})
+    with service_for(tmp_path / "home", file_roots=[tmp_path], stream_from_rows=2_000) as client:
+        report = client.post("/v1/jobs:validate", json=job, headers=tenant_headers(client))
+    assert report.status_code == 200, report.text
+    body = report.json()
+    assert read == [1_000] and body["dataset"]["rows"] == rows
+    assert body["dataset"]["train_rows"] + body["dataset"]["validation_rows"] == rows
+    assert abs(body["dataset"]["train_rows"] - 4_000) < 100 and body["estimate"]["steps_per_epoch"] == -(-body["dataset"]["train_rows"] // 100)
+    assert any("prepared by streaming" in warning and "first 1,000" in warning for warning in body["warnings"])
