@@ -46,7 +46,10 @@ def factorized_keys(column: pd.Series) -> tuple[np.ndarray, list[str | None]]:
     trailing None, which code -1 (a missing cell) picks. Matching and counting through it cost
     one pass over the codes and one label_key per distinct value, not one per row."""
     codes, uniques = pd.factorize(column, use_na_sentinel=True)
-    return codes, [label_key(value) for value in uniques] + [None]
+    values = np.asarray(uniques, dtype=object)
+    if pd.api.types.infer_dtype(values, skipna=False) == "string":  # text: label_key is strip, blank is missing
+        return codes, [value.strip() or None for value in values.tolist()] + [None]
+    return codes, [label_key(value) for value in values] + [None]
 
 
 def to_keys(column: pd.Series) -> np.ndarray:

@@ -26,9 +26,11 @@ sample as a frame. The engine reads the training rows a window of shuffled block
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -52,6 +54,7 @@ SPLIT_STREAM, SAMPLE_STREAM = 1, 2
 _GOLDEN, _MIX1, _MIX2 = np.uint64(0x9E3779B97F4A7C15), np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
 
 RowsCallback = Callable[[int, int | None], None]
+T = TypeVar("T")
 
 
 def hashed_uniform(rows: np.ndarray, seed: int, stream: int = SPLIT_STREAM) -> np.ndarray:
@@ -133,6 +136,16 @@ ARRAYS = (
 )
 
 
+def prefetched(items: Iterator[T]) -> Iterator[T]:
+    """`items` with the next one read in a thread while the caller works on this one: pyarrow
+    decodes without the GIL, so reading overlaps encoding. Two batches are held, not more."""
+    with ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(next, items, None)
+        while (item := pending.result()) is not None:
+            pending = pool.submit(next, items, None)
+            yield item
+
+
 def _is_validation(spec: JobSpec, batch: pd.DataFrame | None, rows: np.ndarray) -> np.ndarray:
     validation = spec.dataset.validation
     if validation.column is not None:
@@ -153,7 +166,7 @@ def _fit_pass(
     offset = 0
     if on_read is not None:
         on_read(0, total)
-    for batch in parquet_batches(path, batch_rows=batch_rows):
+    for batch in prefetched(parquet_batches(path, batch_rows=batch_rows)):
         schema = batch.schema
         rows = np.arange(offset, offset + batch.num_rows, dtype=np.int64)
         if offset == 0:  # a misnamed column is the user's error now, not after a pass over the table
@@ -184,16 +197,17 @@ def _fit_pass(
 
 
 def _collect_labels(column: pd.Series, rows: np.ndarray, labels: dict[str, object]) -> None:
-    keys = to_keys(column)
-    missing = pd.isna(keys)
+    codes, uniques = pd.factorize(column, use_na_sentinel=True)  # once per distinct value from here
+    keys = [label_key(value) for value in uniques]
+    missing = np.array([key is None for key in keys] + [True])[codes]  # code -1: a missing cell
     if missing.any():
         row = first_row(missing, rows)
         raise DatasetError(
             f"Target column {column.name!r} is missing a value at row {row} ({ROW_CONVENTION})",
             column=str(column.name), row=row,
         )
-    for value in pd.unique(column.to_numpy()):
-        labels.setdefault(label_key(value), json_value(value))
+    for key, value in zip(keys, uniques):
+        labels.setdefault(key, json_value(value))
 
 
 def _fit_target(spec: JobSpec, fitted: _FitPass, name: str) -> TargetEncoding:
@@ -235,7 +249,7 @@ def _encode_pass(
     if on_encoded is not None:
         on_encoded(0, total)
     try:
-        for batch in parquet_batches(path, columns=columns, batch_rows=batch_rows):
+        for batch in prefetched(parquet_batches(path, columns=columns, batch_rows=batch_rows)):
             frame = batches_frame([batch], batch.schema)
             rows = np.arange(offset, offset + len(frame), dtype=np.int64)
             is_val = _is_validation(spec, frame, rows)
