@@ -29,7 +29,7 @@ heavy, so a child inherits no high-water mark from it. Steps:
    epoch: on a shared 2-core machine one busy neighbour can stall torch's two OpenMP threads
    and make a single epoch 10x slower (seen while writing this), so the best of three is the
    stable number. The step's peak RSS is the job's.
-5. collapse (sizes up to 1M rows): the same job with dataset.high_cardinality "collapse"
+5. collapse (in-memory sizes up to 1M rows): the same job with dataset.high_cardinality "collapse"
    (region and postcode one-hot over their 50 most frequent levels plus __other__), for its
    val AUC next to the embedding's: what learning the postcode is worth.
 
@@ -427,7 +427,7 @@ def measure(sizes: list[int], *, workdir: Path, job: Workload, memory_limit: flo
                 results[step] = run_child(step, path, rows, job, timeout_s)
                 if "error" in results[step]:
                     log(f"[{rows:,} rows] {step}: {results[step]['error']}")
-            if rows <= COLLAPSE_MAX_ROWS and "val_auc" in results.get("epoch", {}):
+            if rows <= COLLAPSE_MAX_ROWS and not streams(rows) and "val_auc" in results.get("epoch", {}):
                 log(f"[{rows:,} rows] collapse ...")
                 results["collapse"] = run_child("collapse", path, rows, job, timeout_s)
         results["wall_seconds"] = time.perf_counter() - size_started

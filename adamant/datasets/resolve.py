@@ -20,19 +20,21 @@ folder of Parquet files partitioned Hive-style (`month=may/part-0.parquet`).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import unquote
 
 import pandas as pd
+import pyarrow.parquet as pq
 
 from adamant.datasets.catalogue import BuiltinDataset, get_builtin
-from adamant.datasets.readers import UNLIMITED, ReadLimits, RowsCallback, TableTooLarge, read_table
+from adamant.datasets.readers import PARQUET_MAGIC, UNLIMITED, ReadLimits, RowsCallback, TableTooLarge, read_table
 from adamant.exceptions import DatasetError
 from adamant.spec import DatasetSpec
 
@@ -204,7 +206,7 @@ def read_object(
     """The table an allowed object-store URI holds: one file, read as read_table reads a local
     one (the same types, the same errors), or a folder of Hive-partitioned Parquet files."""
     fs, path = _filesystem(source, storage_options)
-    try:
+    with _store_errors(source):
         folder = source.url.endswith("/") or fs.isdir(path)
         if folder:
             return _told(_read_parquet_folder(source, fs, path, limits), on_rows)
@@ -220,13 +222,43 @@ def read_object(
             fs.get_file(path, str(local))
             return read_table(local, format=format, delimiter=delimiter, limits=limits,  # type: ignore[arg-type]
                               on_rows=on_rows, text_as_categories=True)
+
+
+def object_parquet_rows(
+    source: ObjectReference, format: str = "auto", storage_options: Mapping[str, Any] | None = None
+) -> int | None:
+    """The rows of a single Parquet object, from its footer (a few ranged reads, never the whole
+    object); None for a folder or an object of another format."""
+    fs, path = _filesystem(source, storage_options)
+    with _store_errors(source):
+        if format not in ("auto", "parquet") or source.url.endswith("/") or fs.isdir(path):
+            return None
+        with fs.open(path, "rb") as file:
+            if file.read(len(PARQUET_MAGIC)) != PARQUET_MAGIC:
+                return None
+            file.seek(0)
+            return pq.ParquetFile(file).metadata.num_rows
+
+
+def download_object(source: ObjectReference, destination: Path, storage_options: Mapping[str, Any] | None = None) -> None:
+    """Copy a single object to a local file (streamed by fsspec, never held in memory)."""
+    fs, path = _filesystem(source, storage_options)
+    with _store_errors(source):
+        fs.get_file(path, str(destination))
+
+
+@contextlib.contextmanager
+def _store_errors(source: ObjectReference) -> Iterator[None]:
+    """The store's own errors (botocore, aiohttp, Arrow) as DatasetErrors naming the object."""
+    try:
+        yield
     except DatasetError:
         raise
     except FileNotFoundError:
         raise DatasetError(f"No object {source.url!r} (or it is empty)") from None
     except PermissionError as exc:
         raise DatasetError(f"Access to {source.url!r} was denied: {exc}") from None
-    except Exception as exc:  # noqa: BLE001 - the store's own errors (botocore, aiohttp, Arrow) become ours
+    except Exception as exc:  # noqa: BLE001
         raise DatasetError(f"{source.url!r} could not be read: {type(exc).__name__}: {exc}") from None
 
 

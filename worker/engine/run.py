@@ -23,7 +23,8 @@ import json
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+import uuid
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -33,12 +34,13 @@ import pandas as pd
 
 from adamant.checkpoint_files import MANIFEST, sha256_of
 from adamant.datasets import load_dataset, resolve_reference
+from adamant.datasets.resolve import ObjectReference, download_object, object_parquet_rows
 from adamant.exceptions import DatasetError
 from adamant.model_size import check_model_size, prepared_shape
 from adamant.monitoring.profile import reference_profile, score_profile
 from adamant.monitoring.reference import write_reference
 from adamant.preparation import PreparedData, PreparedDataCache, PreparedRows, prepare_training_data
-from adamant.preparation.cache import NotCacheable
+from adamant.preparation.cache import NotCacheable, preparation_key
 from adamant.preparation.mapped import release_pages
 from adamant.preparation.preprocessing import EMBED_MIN_ROWS, EmbeddedFeature
 from adamant.preparation.streamed import STREAMED_TASKS, prepare_streamed, streams
@@ -164,12 +166,20 @@ def prepare_for_training(
     stream_from_rows: int | None = None,
 ) -> TrainingData:
     """The prepared data from `cache` when an earlier run prepared the same table the same way,
-    else loaded and prepared here (and stored there). Object-store references are not cached: the
-    key needs the bytes' sha256, which would mean reading the object twice. A Parquet file of at
-    least `stream_from_rows` rows (settings' by default) is prepared by streaming (streamed_table)."""
+    else loaded and prepared here (and stored there). Object-store references read whole are not
+    cached: the key needs the bytes' sha256, which would mean reading the object twice. A Parquet
+    table of at least `stream_from_rows` rows (settings' by default) is prepared by streaming
+    (streamed_table): a file in place, an object from a downloaded copy, keyed by its sha256."""
     sources: dict[str, Any] = {"file_roots": file_roots, "uploads": uploads, "object_prefixes": object_prefixes}
+    with streamed_table(spec, stream_from_rows=stream_from_rows, **sources) as streamed:
+        return _prepare_for_training(spec, reporter, streamed, sources, cache)
+
+
+def _prepare_for_training(
+    spec: JobSpec, reporter: Reporter, streamed: Path | None, sources: dict[str, Any], cache: PreparedDataCache | None
+) -> TrainingData:
+    file_roots, uploads = sources["file_roots"], sources["uploads"]
     data_phase = DataPhase(reporter, spec.training.epochs)
-    streamed = streamed_table(spec, file_roots=file_roots, uploads=uploads, stream_from_rows=stream_from_rows)
 
     def uncached() -> TrainingData:
         if streamed is not None:
@@ -180,6 +190,8 @@ def prepare_for_training(
         return uncached()
     try:
         key = cache.key_for(spec, file_roots=file_roots, uploads=uploads)
+        if key is None and streamed is not None:  # an object's downloaded copy: its bytes' sha256
+            key = preparation_key(spec, {"file_sha256": sha256_of(streamed)})
         cached = cache.get(key) if key is not None else None
     except OSError as exc:  # an unreadable cache folder costs the run its preparation, never the run
         reporter.log(f"warning: prepared-data cache unavailable: {type(exc).__name__}: {exc}")
@@ -222,22 +234,38 @@ def prepare_for_training(
     )
 
 
+@contextlib.contextmanager
 def streamed_table(
-    spec: JobSpec, *, file_roots: list[Path], uploads: Callable[[str], Path] | None, stream_from_rows: int | None = None
-) -> Path | None:
-    """The job's table when it is prepared by streaming (adamant/preparation/streamed.py): a
-    Parquet file (file: or dataset:) of at least `stream_from_rows` rows (the settings' by
-    default) for a task that streams; else None, and the table is read whole."""
+    spec: JobSpec, *, file_roots: list[Path], uploads: Callable[[str], Path] | None, object_prefixes: Sequence[str] = (),
+    stream_from_rows: int | None = None,
+) -> Iterator[Path | None]:
+    """The local Parquet file to prepare by streaming (adamant/preparation/streamed.py) when the
+    job's table is one of at least `stream_from_rows` rows (the settings' by default) and its
+    task streams: a `file:`/`dataset:` file in place, or a single s3:// (gs://, az://) object
+    copied to $ADAMANT_HOME/cache/objects for the preparation's length (its row count is read
+    from the footer first). Else None, and the table is read whole."""
     threshold = get_settings().stream_from_rows if stream_from_rows is None else stream_from_rows
-    if spec.task not in STREAMED_TASKS:
-        return None
+    found: Path | ObjectReference | None = None
     try:
-        source = resolve_reference(spec.dataset.ref, file_roots=file_roots, uploads=uploads)
-        if isinstance(source, Path) and streams(spec.task, source, spec.dataset.format, threshold):
-            return source
+        if spec.task in STREAMED_TASKS:
+            source = resolve_reference(spec.dataset.ref, file_roots=file_roots, uploads=uploads, object_prefixes=object_prefixes)
+            if isinstance(source, Path) and streams(spec.task, source, spec.dataset.format, threshold):
+                found = source
+            elif isinstance(source, ObjectReference) and (object_parquet_rows(source, spec.dataset.format) or 0) >= threshold:
+                found = source
     except DatasetError:
         pass  # the in-memory path reads the reference again and reports its error to the user
-    return None
+    if not isinstance(found, ObjectReference):
+        yield found
+        return
+    objects = get_settings().home.absolute() / "cache" / "objects"
+    objects.mkdir(parents=True, exist_ok=True)
+    local = objects / f"{uuid.uuid4().hex}.parquet"
+    try:
+        download_object(found, local)
+        yield local
+    finally:
+        local.unlink(missing_ok=True)
 
 
 def _prepare_streamed(
