@@ -536,7 +536,9 @@ def _rss_target(report: dict, rows: int, limit_gb: float, what: str) -> str:
     if "peak_rss" in epoch:
         peak = epoch["peak_rss"] / GB
         return f"{head} {peak:.1f} GB -> {'met' if peak <= limit_gb else 'not met'}"
-    measured = [(int(s), r["epoch"]) for s, r in report["sizes"].items() if "peak_rss" in r.get("epoch", {})]
+    threshold = report.get("stream_from_rows", DEFAULT_STREAM_FROM_ROWS)  # project from sizes on the same path only
+    measured = [(int(s), r["epoch"]) for s, r in report["sizes"].items()
+                if "peak_rss" in r.get("epoch", {}) and (int(s) >= threshold) == (rows >= threshold)]
     if not measured:
         return f"{head} not measured"
     size, largest = max(measured, key=lambda item: item[0])
