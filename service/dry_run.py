@@ -23,14 +23,13 @@ from adamant.datasets import load_dataset, resolve_reference
 from adamant.datasets.readers import parquet_head, parquet_rows
 from adamant.model_size import check_model_size, prepared_shape
 from adamant.preparation import prepare_training_data
-from adamant.preparation.streamed import streams
 from adamant.settings import Settings
 from adamant.spec import JobSpec
 from adamant.store import tenants as store_tenants
 from service.caller import Caller
 from service.submission import check_dataset_ref, check_limits
 
-DRY_RUN_ROWS = 1_000_000  # of a table the worker streams, what the dry run reads
+DRY_RUN_ROWS = 1_000_000  # of a larger Parquet table, what the dry run reads
 
 
 def dry_run(session: Session, settings: Settings, caller: Caller, spec: JobSpec, uploads_root: Path) -> dict[str, Any]:
@@ -44,14 +43,15 @@ def dry_run(session: Session, settings: Settings, caller: Caller, spec: JobSpec,
         return uploads_root / store_datasets.dataset_path(session, tenant_id, dataset_id)
 
     prefixes = store_tenants.get_tenant(session, tenant_id).dataset_prefixes if tenant_id else ()
-    frame, streamed_rows = table_to_check(spec, settings, uploads, prefixes or ())
+    frame, all_rows = table_to_check(spec, settings, uploads, prefixes or ())
     data = prepare_training_data(spec, frame)
     n_rows, n_train = len(frame), len(data.train_rows)
     warnings = []
-    if streamed_rows is not None:  # the head stands for the table: scale its split to every row
-        n_rows, n_train = streamed_rows, round(streamed_rows * len(data.train_rows) / len(frame))
-        warnings.append(f"the table's {n_rows:,} rows will be prepared by streaming (ADAMANT_STREAM_FROM_ROWS): this check "
-                        f"read its first {len(frame):,}; the worker fits the preprocessing on a 2M-row sample of all of them")
+    if all_rows is not None:  # the head stands for the table: scale its split to every row
+        n_rows, n_train = all_rows, round(all_rows * len(data.train_rows) / len(frame))
+        warnings.append(f"this check read the first {len(frame):,} of the table's {n_rows:,} rows"
+                        + ("; the worker will prepare it by streaming (ADAMANT_STREAM_FROM_ROWS), fitting on a 2M-row "
+                           "sample of all of them" if n_rows >= settings.stream_from_rows else ""))
     batch = min(spec.training.batch_size, n_train)
     # As the trainer counts (worker.engine.trainer.batches_per_epoch): a last batch of one row joins the one before.
     steps_per_epoch = math.ceil(n_train / batch) - (1 if n_train > batch and n_train % batch == 1 else 0)
@@ -93,10 +93,12 @@ def dry_run(session: Session, settings: Settings, caller: Caller, spec: JobSpec,
 def table_to_check(
     spec: JobSpec, settings: Settings, uploads: Callable[[str], Path], prefixes: Sequence[str]
 ) -> tuple[pd.DataFrame, int | None]:
-    """(the table to prepare here, None), or for a table the worker will stream (at least
-    settings.stream_from_rows rows of Parquet) (its first DRY_RUN_ROWS rows, its row count):
-    an API process never holds a table that a worker would not hold either."""
+    """(the table to prepare here, None), or for a Parquet file of more than DRY_RUN_ROWS rows
+    (its footer says) (its first DRY_RUN_ROWS rows, its row count): an API process holds at most
+    that many rows of a Parquet table, whatever a tenant names (CSV is still read whole)."""
     source = resolve_reference(spec.dataset.ref, file_roots=settings.file_roots, uploads=uploads, object_prefixes=prefixes)
-    if isinstance(source, Path) and streams(spec.task, source, spec.dataset.format, settings.stream_from_rows):
-        return parquet_head(source, DRY_RUN_ROWS), parquet_rows(source, spec.dataset.format)
+    if isinstance(source, Path):
+        rows = parquet_rows(source, spec.dataset.format)
+        if rows is not None and rows > DRY_RUN_ROWS:
+            return parquet_head(source, DRY_RUN_ROWS), rows
     return load_dataset(spec.dataset, file_roots=settings.file_roots, uploads=uploads, object_prefixes=prefixes), None

@@ -172,7 +172,7 @@ def test_a_sweep_whose_base_model_is_too_large_is_refused_before_it_exists(tmp_p
         assert client.get("/v1/sweeps", headers=headers).json()["items"] == []
 
 
-def test_the_dry_run_of_a_table_the_worker_streams_reads_its_head_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_dry_run_of_a_large_parquet_table_reads_its_head_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # An API process must not hold a table that the worker itself would not hold: a 100M-row
     # Parquet file is checked on its first rows, and the estimate scales to every row.
     import numpy as np
@@ -196,4 +196,10 @@ def test_the_dry_run_of_a_table_the_worker_streams_reads_its_head_only(tmp_path:
     assert read == [1_000] and body["dataset"]["rows"] == rows
     assert body["dataset"]["train_rows"] + body["dataset"]["validation_rows"] == rows
     assert abs(body["dataset"]["train_rows"] - 4_000) < 100 and body["estimate"]["steps_per_epoch"] == -(-body["dataset"]["train_rows"] // 100)
-    assert any("prepared by streaming" in warning and "first 1,000" in warning for warning in body["warnings"])
+    assert any("by streaming" in warning and "first 1,000 of the table's 5,000" in warning for warning in body["warnings"])
+
+    # Below the streaming threshold too: an API process holds at most DRY_RUN_ROWS rows of a Parquet table.
+    with service_for(tmp_path / "home2", file_roots=[tmp_path], stream_from_rows=10**9) as client:
+        report = client.post("/v1/jobs:validate", json=job, headers=tenant_headers(client))
+    assert report.status_code == 200 and read == [1_000, 1_000] and report.json()["dataset"]["rows"] == rows
+    assert not any("streaming" in warning for warning in report.json()["warnings"])
