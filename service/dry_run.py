@@ -20,7 +20,7 @@ import pandas as pd
 from sqlalchemy.orm import Session
 
 from adamant.datasets import load_dataset, resolve_reference
-from adamant.datasets.readers import parquet_head, parquet_rows
+from adamant.datasets.readers import csv_head, parquet_head, parquet_rows
 from adamant.model_size import check_model_size, prepared_shape
 from adamant.preparation import prepare_training_data
 from adamant.settings import Settings
@@ -29,7 +29,8 @@ from adamant.store import tenants as store_tenants
 from service.caller import Caller
 from service.submission import check_dataset_ref, check_limits
 
-DRY_RUN_ROWS = 1_000_000  # of a larger Parquet table, what the dry run reads
+DRY_RUN_ROWS = 1_000_000  # of a larger table, what the dry run reads
+DRY_RUN_TEXT_BYTES = 64 * 2**20  # a CSV file larger than this is read up to DRY_RUN_ROWS rows
 
 
 def dry_run(session: Session, settings: Settings, caller: Caller, spec: JobSpec, uploads_root: Path) -> dict[str, Any]:
@@ -43,13 +44,13 @@ def dry_run(session: Session, settings: Settings, caller: Caller, spec: JobSpec,
         return uploads_root / store_datasets.dataset_path(session, tenant_id, dataset_id)
 
     prefixes = store_tenants.get_tenant(session, tenant_id).dataset_prefixes if tenant_id else ()
-    frame, all_rows = table_to_check(spec, settings, uploads, prefixes or ())
+    frame, all_rows, how = table_to_check(spec, settings, uploads, prefixes or ())
     data = prepare_training_data(spec, frame)
     n_rows, n_train = len(frame), len(data.train_rows)
     warnings = []
     if all_rows is not None:  # the head stands for the table: scale its split to every row
         n_rows, n_train = all_rows, round(all_rows * len(data.train_rows) / len(frame))
-        warnings.append(f"this check read the first {len(frame):,} of the table's {n_rows:,} rows"
+        warnings.append(f"this check read the first {len(frame):,} of the table's {n_rows:,} rows ({how})"
                         + ("; the worker will prepare it by streaming (ADAMANT_STREAM_FROM_ROWS), fitting on a 2M-row "
                            "sample of all of them" if n_rows >= settings.stream_from_rows else ""))
     batch = min(spec.training.batch_size, n_train)
@@ -92,13 +93,18 @@ def dry_run(session: Session, settings: Settings, caller: Caller, spec: JobSpec,
 
 def table_to_check(
     spec: JobSpec, settings: Settings, uploads: Callable[[str], Path], prefixes: Sequence[str]
-) -> tuple[pd.DataFrame, int | None]:
-    """(the table to prepare here, None), or for a Parquet file of more than DRY_RUN_ROWS rows
-    (its footer says) (its first DRY_RUN_ROWS rows, its row count): an API process holds at most
-    that many rows of a Parquet table, whatever a tenant names (CSV is still read whole)."""
+) -> tuple[pd.DataFrame, int | None, str]:
+    """(the table to prepare here, None, ""), or for a file of more than DRY_RUN_ROWS rows (its
+    first DRY_RUN_ROWS rows, its row count, how it is known): a Parquet file's from its footer, a CSV file's (over
+    DRY_RUN_TEXT_BYTES) estimated from its size. An API process holds at most that many rows of
+    what a tenant names (a gzip or non-UTF-8 CSV still reads whole)."""
     source = resolve_reference(spec.dataset.ref, file_roots=settings.file_roots, uploads=uploads, object_prefixes=prefixes)
     if isinstance(source, Path):
         rows = parquet_rows(source, spec.dataset.format)
         if rows is not None and rows > DRY_RUN_ROWS:
-            return parquet_head(source, DRY_RUN_ROWS), rows
-    return load_dataset(spec.dataset, file_roots=settings.file_roots, uploads=uploads, object_prefixes=prefixes), None
+            return parquet_head(source, DRY_RUN_ROWS), rows, "from the file's footer"
+        if rows is None and source.stat().st_size > DRY_RUN_TEXT_BYTES:
+            head = csv_head(source, DRY_RUN_ROWS, spec.dataset.format, spec.dataset.delimiter)  # type: ignore[arg-type]
+            if head is not None and len(head[0]) == DRY_RUN_ROWS:
+                return head[0], head[1], "estimated from the file's size"
+    return load_dataset(spec.dataset, file_roots=settings.file_roots, uploads=uploads, object_prefixes=prefixes), None, ""

@@ -626,9 +626,19 @@ def _read_text(
     return pd.DataFrame({column: _typed(frame[column]) for column in frame.columns})
 
 
+def csv_head(path: str | Path, rows: int, format: Format = "auto", delimiter: str | None = None) -> tuple[pd.DataFrame, int] | None:
+    """(the first `rows` rows of a delimited UTF-8 file, typed by them alone; the file's rows,
+    estimated from its size when it holds more), or None for a file the Arrow path leaves to the
+    careful one (read_table then reads it whole)."""
+    told: list[int] = []
+    frame = _read_csv_with_arrow(Path(path), format, delimiter, None, lambda _, total: told.append(total or 0),
+                                 False, max_rows=rows)
+    return None if frame is None else (frame, told[-1] if told else len(frame))
+
+
 def _read_csv_with_arrow(
     path: Path, format: Format, delimiter: str | None, header: bool | None, on_rows: RowsCallback | None,
-    text_as_categories: bool,
+    text_as_categories: bool, max_rows: int | None = None,
 ) -> pd.DataFrame | None:
     """A delimited UTF-8 file read by pyarrow's multi-threaded CSV reader, typed as `_read_text`
     types it; None when the file needs the careful path (gzip, another encoding or a byte-order
@@ -656,7 +666,7 @@ def _read_csv_with_arrow(
     header = _has_header(first) if header is None else header
     names = _column_names(first, header, path.name)
     _check_several_columns(names, path.name, whitespace, delimiter)
-    table = _arrow_csv_table(path, names, header, delimiter, len(sample) / max(sample.count("\n"), 1), on_rows)
+    table = _arrow_csv_table(path, names, header, delimiter, len(sample) / max(sample.count("\n"), 1), on_rows, max_rows)
     if table is None:
         return None
     if header and table.num_rows == 0:
@@ -671,8 +681,11 @@ def _read_csv_with_arrow(
 
 
 def _arrow_csv_table(
-    path: Path, names: list[str], header: bool, delimiter: str, bytes_per_row: float, on_rows: RowsCallback | None
+    path: Path, names: list[str], header: bool, delimiter: str, bytes_per_row: float, on_rows: RowsCallback | None,
+    max_rows: int | None = None,
 ) -> pa.Table | None:
+    """The file's rows as Arrow text (the first `max_rows` only, when given: on_rows then ends
+    with the estimated total rather than the count); None when a row is malformed."""
     malformed: list[object] = []
 
     def refuse(row: object) -> str:
@@ -700,6 +713,8 @@ def _arrow_csv_table(
                 rows += batch.num_rows
                 if on_rows is not None:
                     on_rows(rows, max(estimate, rows))
+                if max_rows is not None and rows >= max_rows:
+                    return None if malformed else pa.Table.from_batches(batches, schema=reader.schema).slice(0, max_rows)
             schema = reader.schema
     except (pa.ArrowException, OSError):
         return None

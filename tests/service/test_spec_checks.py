@@ -203,3 +203,26 @@ def test_the_dry_run_of_a_large_parquet_table_reads_its_head_only(tmp_path: Path
         report = client.post("/v1/jobs:validate", json=job, headers=tenant_headers(client))
     assert report.status_code == 200 and read == [1_000, 1_000] and report.json()["dataset"]["rows"] == rows
     assert not any("streaming" in warning for warning in report.json()["warnings"])
+
+
+def test_the_dry_run_of_a_large_csv_reads_its_head_and_estimates_its_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import numpy as np
+    import pandas as pd
+
+    from service import dry_run
+
+    rows = 20_000
+    rng = np.random.default_rng(0)
+    pd.DataFrame({"age": rng.integers(18, 90, rows), "y": rng.choice(["no", "yes"], rows)}).to_csv(tmp_path / "big.csv", index=False)
+    monkeypatch.setattr(dry_run, "DRY_RUN_ROWS", 2_000)
+    monkeypatch.setattr(dry_run, "DRY_RUN_TEXT_BYTES", 1_000)
+    loaded: list[str] = []
+    whole = dry_run.load_dataset
+    monkeypatch.setattr(dry_run, "load_dataset", lambda *a, **k: loaded.append("whole") or whole(*a, **k))
+    job = spec(dataset={"ref": f"file:{tmp_path / 'big.csv'}", "target": "y"}, training={"epochs": 1, "batch_size": 100})
+    with service_for(tmp_path / "home", file_roots=[tmp_path]) as client:
+        report = client.post("/v1/jobs:validate", json=job, headers=tenant_headers(client))
+    assert report.status_code == 200, report.text
+    body = report.json()
+    assert loaded == [] and abs(body["dataset"]["rows"] - rows) < rows * 0.05  # estimated from the file's size
+    assert any("first 2,000 of the table's" in w and "estimated from the file's size" in w for w in body["warnings"])
