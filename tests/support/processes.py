@@ -47,8 +47,10 @@ def wait_gone(pid: int, timeout: float = 30) -> None:
             os.kill(pid, 0)
         except ProcessLookupError:
             return
-        stat = Path(f"/proc/{pid}/stat")
-        if stat.exists() and stat.read_text().split()[2] == "Z":
+        try:  # a zombie is gone too; the process may vanish between the two reads (ESRCH, ENOENT)
+            if Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z":
+                return
+        except (FileNotFoundError, ProcessLookupError):
             return
         time.sleep(0.05)
     raise AssertionError(f"process {pid} still alive")
