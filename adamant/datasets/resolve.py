@@ -240,6 +240,17 @@ def object_parquet_rows(
             return pq.ParquetFile(file).metadata.num_rows
 
 
+def object_version(source: ObjectReference, storage_options: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
+    """What identifies this version of an object's bytes, from the store's metadata alone (S3's
+    ETag, GCS's md5Hash or generation, Azure's etag; with its size), or None when the store says
+    nothing that changes with the content."""
+    fs, path = _filesystem(source, storage_options)
+    with _store_errors(source):
+        info = fs.info(path)
+    version = {key: str(info[key]) for key in ("ETag", "etag", "md5Hash", "generation", "VersionId") if info.get(key)}
+    return {"url": source.url, "size": info.get("size"), **version} if version else None
+
+
 def download_object(source: ObjectReference, destination: Path, storage_options: Mapping[str, Any] | None = None) -> None:
     """Copy a single object to a local file (streamed by fsspec, never held in memory)."""
     fs, path = _filesystem(source, storage_options)

@@ -34,7 +34,7 @@ import pandas as pd
 
 from adamant.checkpoint_files import MANIFEST, sha256_of
 from adamant.datasets import load_dataset, resolve_reference
-from adamant.datasets.resolve import ObjectReference, download_object, object_parquet_rows
+from adamant.datasets.resolve import ObjectReference, download_object, object_parquet_rows, object_version
 from adamant.exceptions import DatasetError
 from adamant.model_size import check_model_size, prepared_shape
 from adamant.monitoring.profile import reference_profile, score_profile
@@ -169,29 +169,32 @@ def prepare_for_training(
     else loaded and prepared here (and stored there). Object-store references read whole are not
     cached: the key needs the bytes' sha256, which would mean reading the object twice. A Parquet
     table of at least `stream_from_rows` rows (settings' by default) is prepared by streaming
-    (streamed_table): a file in place, an object from a downloaded copy, keyed by its sha256."""
+    (streamed_table): a file in place, an object from a copy, keyed by its version in the store
+    (ETag or md5 and size: a cache hit never copies it) or else by the copy's sha256."""
     sources: dict[str, Any] = {"file_roots": file_roots, "uploads": uploads, "object_prefixes": object_prefixes}
     with streamed_table(spec, stream_from_rows=stream_from_rows, **sources) as streamed:
         return _prepare_for_training(spec, reporter, streamed, sources, cache)
 
 
 def _prepare_for_training(
-    spec: JobSpec, reporter: Reporter, streamed: Path | None, sources: dict[str, Any], cache: PreparedDataCache | None
+    spec: JobSpec, reporter: Reporter, streamed: StreamedTable | None, sources: dict[str, Any],
+    cache: PreparedDataCache | None,
 ) -> TrainingData:
     file_roots, uploads = sources["file_roots"], sources["uploads"]
     data_phase = DataPhase(reporter, spec.training.epochs)
 
     def uncached() -> TrainingData:
         if streamed is not None:
-            return _prepare_streamed(spec, streamed, data_phase, reporter, cache=None, key=None)
+            return _prepare_streamed(spec, streamed.path(), data_phase, reporter, cache=None, key=None)
         return _prepare(spec, data_phase, **sources)
 
     if cache is None:
         return uncached()
     try:
         key = cache.key_for(spec, file_roots=file_roots, uploads=uploads)
-        if key is None and streamed is not None:  # an object's downloaded copy: its bytes' sha256
-            key = preparation_key(spec, {"file_sha256": sha256_of(streamed)})
+        if key is None and streamed is not None:  # an object: its version from the store, else its copy's sha256
+            key = preparation_key(spec, {"object": streamed.identity} if streamed.identity else
+                                  {"file_sha256": sha256_of(streamed.path())})
         cached = cache.get(key) if key is not None else None
     except OSError as exc:  # an unreadable cache folder costs the run its preparation, never the run
         reporter.log(f"warning: prepared-data cache unavailable: {type(exc).__name__}: {exc}")
@@ -207,7 +210,7 @@ def _prepare_for_training(
             except OSError as exc:
                 reporter.log(f"warning: prepared-data cache unavailable: {type(exc).__name__}: {exc}")
             if cached is None and streamed is not None:
-                return _prepare_streamed(spec, streamed, data_phase, reporter, cache=cache, key=key)
+                return _prepare_streamed(spec, streamed.path(), data_phase, reporter, cache=cache, key=key)
             if cached is None:
                 started = time.monotonic()
                 prepared = _prepare(spec, data_phase, **sources)
@@ -234,16 +237,32 @@ def _prepare_for_training(
     )
 
 
+@dataclass
+class StreamedTable:
+    """A table to prepare by streaming: a local Parquet file, or an object copied to local disk
+    the first time `path()` is asked for (a cache hit never copies it). `identity` is what names
+    an object's bytes for the cache key (its store's ETag or md5 and size), None for a file."""
+
+    identity: dict[str, Any] | None
+    fetch: Callable[[], Path]
+    local: Path | None = None
+
+    def path(self) -> Path:
+        if self.local is None:
+            self.local = self.fetch()
+        return self.local
+
+
 @contextlib.contextmanager
 def streamed_table(
     spec: JobSpec, *, file_roots: list[Path], uploads: Callable[[str], Path] | None, object_prefixes: Sequence[str] = (),
     stream_from_rows: int | None = None,
-) -> Iterator[Path | None]:
-    """The local Parquet file to prepare by streaming (adamant/preparation/streamed.py) when the
-    job's table is one of at least `stream_from_rows` rows (the settings' by default) and its
-    task streams: a `file:`/`dataset:` file in place, or a single s3:// (gs://, az://) object
-    copied to $ADAMANT_HOME/cache/objects for the preparation's length (its row count is read
-    from the footer first). Else None, and the table is read whole."""
+) -> Iterator[StreamedTable | None]:
+    """The table to prepare by streaming (adamant/preparation/streamed.py) when the job's table is
+    one of at least `stream_from_rows` rows (the settings' by default) and its task streams: a
+    `file:`/`dataset:` Parquet file in place, or a single s3:// (gs://, az://) Parquet object (its
+    row count from its footer), copied to $ADAMANT_HOME/cache/objects when it must be read and
+    removed after. Else None, and the table is read whole."""
     threshold = get_settings().stream_from_rows if stream_from_rows is None else stream_from_rows
     found: Path | ObjectReference | None = None
     try:
@@ -256,14 +275,18 @@ def streamed_table(
     except DatasetError:
         pass  # the in-memory path reads the reference again and reports its error to the user
     if not isinstance(found, ObjectReference):
-        yield found
+        yield None if found is None else StreamedTable(None, lambda: found, found)  # type: ignore[arg-type, return-value]
         return
     objects = get_settings().home.absolute() / "cache" / "objects"
-    objects.mkdir(parents=True, exist_ok=True)
     local = objects / f"{uuid.uuid4().hex}.parquet"
+
+    def fetch() -> Path:
+        objects.mkdir(parents=True, exist_ok=True)
+        download_object(found, local)  # type: ignore[arg-type]
+        return local
+
     try:
-        download_object(found, local)
-        yield local
+        yield StreamedTable(object_version(found), fetch)
     finally:
         local.unlink(missing_ok=True)
 

@@ -1,5 +1,6 @@
 """A big Parquet table in an object store streams like a local one: copied to the worker's disk, prepared in two
-passes, cached by its bytes' sha256, the copy removed; a reference outside the tenant's prefixes is still refused."""
+passes, cached by the object's version (its ETag: a hit copies nothing, new bytes miss), the copy removed; a reference
+outside the tenant's prefixes is still refused."""
 
 from __future__ import annotations
 
@@ -8,11 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from adamant.datasets.resolve import download_object
 from adamant.exceptions import DatasetError
 from adamant.preparation import PreparedDataCache
 from adamant.settings import get_settings
 from adamant.spec import JobSpec
-from support.moto import PREFIX, S3Bucket, s3_bucket_fixture  # noqa: F401 - the s3_bucket fixture
+from support.moto import PREFIX, S3Bucket, bank_sample, s3_bucket_fixture  # noqa: F401 - the s3_bucket fixture
+from worker.engine import run as run_module
 from worker.engine.reporting import RecordingReporter
 from worker.engine.run import run_training
 
@@ -38,18 +41,36 @@ def job(ref: str) -> JobSpec:
     })
 
 
-def test_a_big_parquet_object_streams_from_a_copy_that_is_removed_and_a_second_run_hits_the_cache(
-    s3_bucket: S3Bucket, s3_settings: Path, tmp_path: Path
+def test_a_big_parquet_object_streams_from_a_copy_and_a_second_run_hits_the_cache_without_copying_it(
+    s3_bucket: S3Bucket, s3_settings: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    ref = PREFIX + "streamed-copy.parquet"  # this test's own object: it is rewritten below
+    fs = s3_bucket.filesystem()
+    fs.put_file(str(s3_bucket.local / "bank.parquet"), ref.removeprefix("s3://"))
+    copies: list[str] = []
+    monkeypatch.setattr(run_module, "download_object", lambda source, local: copies.append(source.url) or
+                        download_object(source, local))
     cache = PreparedDataCache(tmp_path / "cache", 2**30)
-    first, second = RecordingReporter(), RecordingReporter()
-    for reporter, run in ((first, "first"), (second, "second")):
-        run_training(job(s3_bucket.parquet), tmp_path / run, reporter, file_roots=[], object_prefixes=[PREFIX],
-                     prepared_cache=cache, stream_from_rows=1_000)
 
+    def train(name: str) -> RecordingReporter:
+        reporter = RecordingReporter()
+        run_training(job(ref), tmp_path / name, reporter, file_roots=[], object_prefixes=[PREFIX],
+                     prepared_cache=cache, stream_from_rows=1_000)
+        return reporter
+
+    first = train("first")
     assert any(m.startswith("prepared data by streaming 3,000 rows") and "cached as" in m for m in first.messages), first.messages
+    assert copies == [ref]
+    second = train("second")  # the same ETag: from the cache, and the object is not copied again
     assert any(m.startswith("prepared data from cache") for m in second.messages), second.messages
+    assert copies == [ref]
     assert first.series("val_auc")[-1][1] == second.series("val_auc")[-1][1]  # the same arrays, the same run
+
+    bank_sample().head(2_500).to_parquet(tmp_path / "changed.parquet", index=False)
+    fs.put_file(str(tmp_path / "changed.parquet"), ref.removeprefix("s3://"))  # new bytes, new ETag
+    third = train("third")
+    assert any(m.startswith("prepared data by streaming 2,500 rows") for m in third.messages), third.messages
+    assert copies == [ref, ref]
     assert not list((s3_settings / "cache" / "objects").iterdir())  # the copies are gone
 
 
