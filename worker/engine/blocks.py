@@ -34,7 +34,9 @@ _HELD_WINDOWS = 2
 class BlockOrder:
     """The training rows' order in one epoch (see the module doc); `order[a:b]` is a CPU int64 tensor."""
 
-    def __init__(self, n: int, seed: int, epoch: int, block_rows: int = BLOCK_ROWS, window_blocks: int = WINDOW_BLOCKS) -> None:
+    def __init__(self, n: int, seed: int, epoch: int, block_rows: int | None = None, window_blocks: int | None = None) -> None:
+        block_rows = BLOCK_ROWS if block_rows is None else block_rows  # read when called: tests shrink them
+        window_blocks = WINDOW_BLOCKS if window_blocks is None else window_blocks
         self.n, self.seed, self.epoch, self.block_rows = n, seed, epoch, block_rows
         n_blocks = math.ceil(n / block_rows)
         self.blocks = np.random.default_rng([seed, epoch]).permutation(n_blocks)

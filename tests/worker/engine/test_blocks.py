@@ -66,6 +66,7 @@ def test_a_batch_holds_the_rows_it_names_and_at_most_two_windows_are_held(tmp_pa
     monkeypatch.setattr(blocks, "WINDOW_BLOCKS", 3)
     split, numbers, y = mapped_split(tmp_path, 1_001)
     order = split.epoch_order(seed=0, epoch=2)
+    assert len(order.windows) == 7  # 21 blocks of 50 rows, 3 a window
     for start in range(0, 1_001, 64):
         idx = order[start : start + 64]
         (x,), targets = split.batch(idx)
@@ -134,6 +135,7 @@ def test_a_resumed_streamed_run_equals_an_uninterrupted_one_bit_for_bit(
     interrupted.stop_after_steps = 150  # mid-epoch, mid-window: 125 steps an epoch
     run(tmp_path / "resumed", interrupted)
     resumed, result = run(tmp_path / "resumed", RecordingReporter())
+    assert len(resumed.objective.x_train.order.windows) == 8  # ~32,000 training rows: 32 blocks, 4 a window
     assert result.resumed_from_step == 150 and result.stop_reason == "completed"
     for name, tensor in whole.model.state_dict().items():
         assert torch.equal(tensor, resumed.model.state_dict()[name]), name
