@@ -45,7 +45,7 @@ from adamant.preparation.mapped import NpyWriter, open_mapped
 from adamant.preparation.prepare import FIT_SAMPLE_ROWS, PreparedData
 from adamant.preparation.preprocessing import Preprocessing, fit_preprocessing
 from adamant.preparation.split import validation_marks
-from adamant.preparation.targets import TargetEncoding, fit_classes, fit_regression, target_numbers
+from adamant.preparation.targets import TargetEncoding, fit_classes, fit_regression, refuse_infinite, target_numbers
 from adamant.spec import CLASSIFICATION_TASKS, JobSpec
 
 STREAMED_TASKS = ("binary_classification", "multiclass_classification", "regression")
@@ -174,7 +174,8 @@ def _fit_pass(
         frame = None
         wanted = [name for name in (dataset.validation.column, dataset.target) if name is not None]
         if wanted:
-            frame = batches_frame([batch.select(wanted)], batch.select(wanted).schema)
+            columns = batch.select(wanted)
+            frame = batches_frame([columns], columns.schema)
         is_val = _is_validation(spec, frame, rows)
         fitted.n_val += int(is_val.sum())
         picked = ~is_val & (hashed_uniform(rows, dataset.validation.seed, SAMPLE_STREAM) < rate)
@@ -279,6 +280,7 @@ def _encode_pass(
 
 def _target(target: TargetEncoding, column: pd.Series, rows: np.ndarray) -> np.ndarray:
     """The encoded target of a batch; a missing or (regression) infinite value is refused at its row."""
+    y = target.encode(column, rows)  # names the row of a missing or text value
     if target.kind == "regression":
-        target_numbers(column, rows)  # names the row of a missing, text or infinite value
-    return target.encode(column, rows)
+        refuse_infinite(target.column, y, rows)
+    return y

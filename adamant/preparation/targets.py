@@ -143,11 +143,16 @@ def target_numbers(column: pd.Series, rows: np.ndarray | None = None) -> np.ndar
     name = str(column.name)
     values = to_numbers(column, rows, what="numbers (it is the target)")
     _refuse_missing(column, rows, np.isnan(values))
+    refuse_infinite(name, values, rows)
+    return values
+
+
+def refuse_infinite(name: str, values: np.ndarray, rows: np.ndarray) -> None:
+    """DatasetError naming the first row of the target column `name` whose value is infinite."""
     infinite = np.isinf(values)
     if infinite.any():
         row = first_row(infinite, rows)
         raise DatasetError(f"Target column {name!r} holds an infinite value at row {row}", column=name, row=row)
-    return values
 
 
 def fit_regression(name: str, train_values: np.ndarray) -> TargetEncoding:

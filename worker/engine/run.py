@@ -82,25 +82,20 @@ class DataPhase:
         self.rows_per_s: float | None = None
 
     def on_rows(self, rows: int, total: int | None) -> None:
-        elapsed = time.monotonic() - self.started
-        self.rows, self.total = rows, total
-        self.rows_per_s = rows / elapsed if rows and elapsed > 0 else None
-        remaining = max(0, total - rows) if total is not None else None
-        eta = remaining / self.rows_per_s if remaining is not None and self.rows_per_s else None
-        self._tell("reading", eta)
+        self._rows("reading", self.started, rows, total)
 
     def encoding(self) -> Callable[[int, int | None], None]:
         """A rows callback for a streamed table's encode pass: told as "preparing" with its own rate and ETA."""
         started = time.monotonic()
+        return lambda rows, total: self._rows("preparing", started, rows, total)
 
-        def on_rows(rows: int, total: int | None) -> None:
-            elapsed = time.monotonic() - started
-            self.rows, self.total = rows, total
-            self.rows_per_s = rows / elapsed if rows and elapsed > 0 else None
-            eta = (total - rows) / self.rows_per_s if total is not None and self.rows_per_s else None
-            self._tell("preparing", eta)
-
-        return on_rows
+    def _rows(self, phase: str, started: float, rows: int, total: int | None) -> None:
+        elapsed = time.monotonic() - started
+        self.rows, self.total = rows, total
+        self.rows_per_s = rows / elapsed if rows and elapsed > 0 else None
+        remaining = max(0, total - rows) if total is not None else None
+        eta = remaining / self.rows_per_s if remaining is not None and self.rows_per_s else None
+        self._tell(phase, eta)
 
     def phase(self, phase: str, rows: int | None = None) -> None:
         """preparing | ready | from cache; `rows` when known better than by the read (the cache's)."""
