@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from adamant.datasets import load_dataset, resolve_reference
 from adamant.datasets.readers import csv_head, parquet_head, parquet_rows
+from adamant.datasets.resolve import ObjectReference, object_head
 from adamant.model_size import check_model_size, prepared_shape
 from adamant.preparation import prepare_training_data
 from adamant.settings import Settings
@@ -94,10 +95,11 @@ def dry_run(session: Session, settings: Settings, caller: Caller, spec: JobSpec,
 def table_to_check(
     spec: JobSpec, settings: Settings, uploads: Callable[[str], Path], prefixes: Sequence[str]
 ) -> tuple[pd.DataFrame, int | None, str]:
-    """(the table to prepare here, None, ""), or for a file of more than DRY_RUN_ROWS rows (its
-    first DRY_RUN_ROWS rows, its row count, how it is known): a Parquet file's from its footer, a CSV file's (over
-    DRY_RUN_TEXT_BYTES) estimated from its size. An API process holds at most that many rows of
-    what a tenant names (a gzip or non-UTF-8 CSV still reads whole)."""
+    """(the table to prepare here, None, ""), or for a file, object or object-store folder of more
+    than DRY_RUN_ROWS rows (its first DRY_RUN_ROWS rows, its row count, how it is known): a Parquet
+    table's from its footers, a CSV's (over DRY_RUN_TEXT_BYTES) estimated from its size. An API
+    process holds at most that many rows of what a tenant names (a gzip or non-UTF-8 CSV still
+    reads whole)."""
     source = resolve_reference(spec.dataset.ref, file_roots=settings.file_roots, uploads=uploads, object_prefixes=prefixes)
     if isinstance(source, Path):
         rows = parquet_rows(source, spec.dataset.format)
@@ -107,4 +109,9 @@ def table_to_check(
             head = csv_head(source, DRY_RUN_ROWS, spec.dataset.format, spec.dataset.delimiter)  # type: ignore[arg-type]
             if head is not None and len(head[0]) == DRY_RUN_ROWS:
                 return head[0], head[1], "estimated from the file's size"
+    elif isinstance(source, ObjectReference):
+        found = object_head(source, DRY_RUN_ROWS, text_bytes=DRY_RUN_TEXT_BYTES, format=spec.dataset.format,
+                            delimiter=spec.dataset.delimiter)
+        if found is not None:  # its first DRY_RUN_ROWS rows, or those of its first DRY_RUN_TEXT_BYTES
+            return found
     return load_dataset(spec.dataset, file_roots=settings.file_roots, uploads=uploads, object_prefixes=prefixes), None, ""

@@ -21,6 +21,8 @@ folder of Parquet files partitioned Hive-style (`month=may/part-0.parquet`).
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import os
 import re
 import tempfile
@@ -31,10 +33,20 @@ from typing import Any
 from urllib.parse import unquote
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from adamant.datasets.catalogue import BuiltinDataset, get_builtin
-from adamant.datasets.readers import PARQUET_MAGIC, UNLIMITED, ReadLimits, RowsCallback, TableTooLarge, read_table
+from adamant.datasets.readers import (
+    PARQUET_MAGIC,
+    UNLIMITED,
+    ReadLimits,
+    RowsCallback,
+    TableTooLarge,
+    batches_frame,
+    csv_head,
+    read_table,
+)
 from adamant.exceptions import DatasetError
 from adamant.spec import DatasetSpec
 
@@ -207,8 +219,7 @@ def read_object(
     one (the same types, the same errors), or a folder of Hive-partitioned Parquet files."""
     fs, path = _filesystem(source, storage_options)
     with _store_errors(source):
-        folder = source.url.endswith("/") or fs.isdir(path)
-        if folder:
+        if _is_folder(source, fs, path):
             return _told(_read_parquet_folder(source, fs, path, limits), on_rows)
         size = fs.size(path)
         if size is not None and size > limits.max_decompressed_bytes:
@@ -227,12 +238,14 @@ def read_object(
 def object_parquet_rows(
     source: ObjectReference, format: str = "auto", storage_options: Mapping[str, Any] | None = None
 ) -> int | None:
-    """The rows of a single Parquet object, from its footer (a few ranged reads, never the whole
-    object); None for a folder or an object of another format."""
+    """The rows of a Parquet object, or of a folder of them, from the footers (a few ranged reads
+    a file, never a whole object); None for an object of another format."""
     fs, path = _filesystem(source, storage_options)
     with _store_errors(source):
-        if format not in ("auto", "parquet") or source.url.endswith("/") or fs.isdir(path):
+        if format not in ("auto", "parquet"):
             return None
+        if _is_folder(source, fs, path):
+            return _parquet_folder(source, fs, path).count_rows()
         with fs.open(path, "rb") as file:
             if file.read(len(PARQUET_MAGIC)) != PARQUET_MAGIC:
                 return None
@@ -240,22 +253,103 @@ def object_parquet_rows(
             return pq.ParquetFile(file).metadata.num_rows
 
 
+def object_head(
+    source: ObjectReference, rows: int, *, text_bytes: int, format: str = "auto", delimiter: str | None = None,
+    storage_options: Mapping[str, Any] | None = None,
+) -> tuple[pd.DataFrame, int, str] | None:
+    """(the first `rows` rows of an object or folder that holds more, its row count, how it is known),
+    read as read_object reads the whole (text as categoricals; a folder's keys as columns); or None
+    for one small enough to read whole: at most `rows` Parquet rows, or a text object of at most
+    `text_bytes` bytes (or gzip, or one the Arrow CSV path leaves to the careful one). A Parquet
+    object's count is from its footers and its head from ranged reads; a text object's head is from
+    its first `text_bytes` bytes, its count estimated from its size."""
+    total = object_parquet_rows(source, format, storage_options)
+    fs, path = _filesystem(source, storage_options)
+    with _store_errors(source):
+        if total is not None:
+            if total <= rows:
+                return None
+            return _parquet_head(source, fs, path, rows), total, "from the footers"
+        size = fs.size(path)
+        if size is None or size <= text_bytes or source.name.lower().endswith(".gz"):
+            return None
+        with fs.open(path, "rb") as file:
+            raw = file.read(text_bytes)
+    whole_lines = raw[: raw.rfind(b"\n") + 1]
+    with tempfile.TemporaryDirectory(prefix="adamant-head-") as folder:
+        local = Path(folder) / (source.name or "object")
+        local.write_bytes(whole_lines)
+        head = csv_head(local, rows, format, delimiter)  # type: ignore[arg-type]
+    if head is None or not whole_lines:
+        return None
+    frame, rows_in_bytes = head
+    return frame, max(len(frame), round(rows_in_bytes * size / len(whole_lines))), "estimated from the object's size"
+
+
+def _parquet_head(source: ObjectReference, fs: Any, path: str, rows: int) -> pd.DataFrame:
+    if _is_folder(source, fs, path):
+        return _parquet_folder(source, fs, path).head(rows).to_pandas(date_as_object=False)
+    with fs.open(path, "rb") as file:
+        schema = pq.ParquetFile(file).schema_arrow
+        text = [field.name for field in schema if pa.types.is_string(field.type) or pa.types.is_large_string(field.type)]
+        file.seek(0)
+        batch = next(pq.ParquetFile(file, read_dictionary=text or None, pre_buffer=False).iter_batches(batch_size=rows))
+    return batches_frame([batch], batch.schema)
+
+
 def object_version(source: ObjectReference, storage_options: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
     """What identifies this version of an object's bytes, from the store's metadata alone (S3's
     ETag, GCS's md5Hash or generation, Azure's etag; with its size), or None when the store says
-    nothing that changes with the content."""
+    nothing that changes with the content. A folder's is every Parquet file's (path, size, version),
+    as one sha256, None if any file has no version."""
     fs, path = _filesystem(source, storage_options)
     with _store_errors(source):
-        info = fs.info(path)
+        if not _is_folder(source, fs, path):
+            return _version(source.url, fs.info(path))
+        listed = fs.find(path.rstrip("/"), detail=True)  # one listing: S3 lists each key's ETag
+        files = []
+        for file in sorted(_parquet_folder(source, fs, path).files):
+            version = _version(file, listed.get(file) or fs.info(file))
+            if version is None:
+                return None
+            files.append(version)
+    listing = hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()
+    return {"url": source.url, "files": len(files), "listing_sha256": listing}
+
+
+def _version(url: str, info: Mapping[str, Any]) -> dict[str, Any] | None:
     version = {key: str(info[key]) for key in ("ETag", "etag", "md5Hash", "generation", "VersionId") if info.get(key)}
-    return {"url": source.url, "size": info.get("size"), **version} if version else None
+    return {"url": url, "size": info.get("size"), **version} if version else None
 
 
 def download_object(source: ObjectReference, destination: Path, storage_options: Mapping[str, Any] | None = None) -> None:
-    """Copy a single object to a local file (streamed by fsspec, never held in memory)."""
+    """Copy a single object to the local file `destination`, or a folder's Parquet files into the
+    local folder `destination` at their paths under it (partition folders kept), streamed by fsspec
+    and never held in memory."""
     fs, path = _filesystem(source, storage_options)
     with _store_errors(source):
-        fs.get_file(path, str(destination))
+        if not _is_folder(source, fs, path):
+            fs.get_file(path, str(destination))
+            return
+        root = path.rstrip("/")
+        for file in _parquet_folder(source, fs, path).files:
+            local = destination / PurePosixPath(file).relative_to(root)
+            local.parent.mkdir(parents=True, exist_ok=True)
+            fs.get_file(file, str(local))
+
+
+def _is_folder(source: ObjectReference, fs: Any, path: str) -> bool:
+    return source.url.endswith("/") or bool(fs.isdir(path))
+
+
+def _parquet_folder(source: ObjectReference, fs: Any, path: str) -> Any:
+    """The pyarrow dataset of a folder of Parquet files partitioned Hive-style (files listed, none read)."""
+    import pyarrow.dataset as pads
+
+    dataset = pads.dataset(path.rstrip("/"), filesystem=fs, format="parquet", partitioning="hive")
+    if not dataset.files:
+        raise DatasetError(f"The folder {source.url!r} holds no Parquet files")
+    return dataset
 
 
 @contextlib.contextmanager
@@ -278,23 +372,21 @@ def _filesystem(source: ObjectReference, storage_options: Mapping[str, Any] | No
 
     options = dict(object_storage_options(source.scheme) if storage_options is None else storage_options)
     try:
-        return fsspec.core.url_to_fs(source.url, **options)
+        fs, path = fsspec.core.url_to_fs(source.url, **options)
     except ImportError:
         package = _FSSPEC_PACKAGES.get(source.scheme, "its fsspec package")
         raise DatasetError(
             f"Dataset reference {source.url!r}: {source.scheme}:// needs the {package} package, "
             "which this server does not have"
         ) from None
+    fs.invalidate_cache()  # fsspec keeps one instance per options, listings and all: a folder rewritten since is read anew
+    return fs, path
 
 
 def _read_parquet_folder(source: ObjectReference, fs: Any, path: str, limits: ReadLimits) -> pd.DataFrame:
     """A folder of Parquet files partitioned Hive-style; its row and column counts, from the
     files' footers, are checked against `limits` before any data is read."""
-    import pyarrow.dataset as pads
-
-    dataset = pads.dataset(path.rstrip("/"), filesystem=fs, format="parquet", partitioning="hive")
-    if not dataset.files:
-        raise DatasetError(f"The folder {source.url!r} holds no Parquet files")
+    dataset = _parquet_folder(source, fs, path)
     columns = len(dataset.schema)
     if columns > limits.max_columns:
         raise TableTooLarge(

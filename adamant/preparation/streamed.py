@@ -1,6 +1,7 @@
 """Preparing a Parquet table too large to hold: two passes over its record batches, the encoded rows written to disk.
 
-A job whose table is a Parquet file of at least `stream_from_rows` rows (ADAMANT_STREAM_FROM_ROWS,
+A job whose table is a Parquet file (or a folder of Parquet files partitioned Hive-style: an
+object-store folder the worker copied; datasets/parquet_parts.py) of at least `stream_from_rows` rows (ADAMANT_STREAM_FROM_ROWS,
 20M by default: the in-memory path peaks at ~3 GB at 10M rows) and whose task learns features
 against a target (STREAMED_TASKS) is prepared here instead of by prepare_training_data, in memory
 that does not grow with the rows: one record batch (`batch_rows`) and the fit sample at a time.
@@ -36,7 +37,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from adamant.datasets.readers import ROW_CONVENTION, batches_frame, parquet_batches, parquet_rows
+from adamant.datasets.parquet_parts import table_batches, table_rows
+from adamant.datasets.readers import ROW_CONVENTION, batches_frame
 from adamant.datasets.schema import json_value
 from adamant.exceptions import DatasetError
 from adamant.preparation.cells import first_row, label_key, to_keys
@@ -68,11 +70,11 @@ def hashed_uniform(rows: np.ndarray, seed: int, stream: int = SPLIT_STREAM) -> n
 
 
 def streams(task: str, path: Path, format: str, stream_from_rows: int) -> bool:
-    """Whether a job of `task` on the file `path` is prepared here: a Parquet file of at least
-    `stream_from_rows` rows (DatasetError when the file cannot be read)."""
+    """Whether a job of `task` on `path` is prepared here: a Parquet file, or a folder of them
+    (datasets/parquet_parts.py), of at least `stream_from_rows` rows (DatasetError when it cannot be read)."""
     if task not in STREAMED_TASKS:
         return False
-    rows = parquet_rows(path, format)  # type: ignore[arg-type]
+    rows = table_rows(path, format)  # type: ignore[arg-type]
     return rows is not None and rows >= stream_from_rows
 
 
@@ -99,7 +101,7 @@ def prepare_streamed(
     `on_read` hears the fit pass's rows, `on_encoded` the encode pass's."""
     if spec.task not in STREAMED_TASKS:
         raise ValueError(f"{spec.task} is not prepared by streaming")
-    total = parquet_rows(path, spec.dataset.format)
+    total = table_rows(path, spec.dataset.format)
     if total is None:
         raise DatasetError(f"{path.name!r} is not a Parquet file; only Parquet tables are prepared by streaming")
     fitted = _fit_pass(spec, path, total, batch_rows, sample_size, on_read)
@@ -166,7 +168,7 @@ def _fit_pass(
     offset = 0
     if on_read is not None:
         on_read(0, total)
-    for batch in prefetched(parquet_batches(path, batch_rows=batch_rows)):
+    for batch in prefetched(table_batches(path, batch_rows=batch_rows)):
         schema = batch.schema
         rows = np.arange(offset, offset + batch.num_rows, dtype=np.int64)
         if offset == 0:  # a misnamed column is the user's error now, not after a pass over the table
@@ -250,7 +252,7 @@ def _encode_pass(
     if on_encoded is not None:
         on_encoded(0, total)
     try:
-        for batch in prefetched(parquet_batches(path, columns=columns, batch_rows=batch_rows)):
+        for batch in prefetched(table_batches(path, columns=columns, batch_rows=batch_rows)):
             frame = batches_frame([batch], batch.schema)
             rows = np.arange(offset, offset + len(frame), dtype=np.int64)
             is_val = _is_validation(spec, frame, rows)

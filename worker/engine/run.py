@@ -19,6 +19,7 @@ so far while the table is read, then "preparing", then "ready" (or "from cache")
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import shutil
 import tempfile
@@ -189,7 +190,7 @@ def _prepare_for_training(
         key = cache.key_for(spec, file_roots=file_roots, uploads=uploads)
         if key is None and streamed is not None:  # an object: its version from the store, else its copy's sha256
             key = preparation_key(spec, {"object": streamed.identity} if streamed.identity else
-                                  {"file_sha256": sha256_of(streamed.path())})
+                                  local_identity(streamed.path()))
         cached = cache.get(key) if key is not None else None
     except OSError as exc:  # an unreadable cache folder costs the run its preparation, never the run
         reporter.log(f"warning: prepared-data cache unavailable: {type(exc).__name__}: {exc}")
@@ -255,9 +256,9 @@ def streamed_table(
 ) -> Iterator[StreamedTable | None]:
     """The table to prepare by streaming (adamant/preparation/streamed.py) when the job's table is
     one of at least `stream_from_rows` rows (the settings' by default) and its task streams: a
-    `file:`/`dataset:` Parquet file in place, or a single s3:// (gs://, az://) Parquet object (its
-    row count from its footer), copied to $ADAMANT_HOME/cache/objects when it must be read and
-    removed after. Else None, and the table is read whole."""
+    `file:`/`dataset:` Parquet file in place, or an s3:// (gs://, az://) Parquet object or folder
+    of them partitioned Hive-style (its row count from the footers), copied to
+    $ADAMANT_HOME/cache/objects when it must be read and removed after. Else None, and the table is read whole."""
     threshold = get_settings().stream_from_rows if stream_from_rows is None else stream_from_rows
     found: Path | ObjectReference | None = None
     try:
@@ -273,7 +274,7 @@ def streamed_table(
         yield None if found is None else StreamedTable(None, lambda: found, found)  # type: ignore[arg-type, return-value]
         return
     objects = get_settings().home.absolute() / "cache" / "objects"
-    local = objects / f"{uuid.uuid4().hex}.parquet"
+    local = objects / uuid.uuid4().hex  # a file, or a folder's files under their partition folders
 
     def fetch() -> Path:
         objects.mkdir(parents=True, exist_ok=True)
@@ -283,7 +284,18 @@ def streamed_table(
     try:
         yield StreamedTable(object_version(found), fetch)
     finally:
+        if local.is_dir():
+            shutil.rmtree(local, ignore_errors=True)
         local.unlink(missing_ok=True)
+
+
+def local_identity(path: Path) -> dict[str, Any]:
+    """What names a local table's bytes for the cache key: a file's sha256, or a folder's files'
+    (their paths under it and each sha256, as one sha256)."""
+    if not path.is_dir():
+        return {"file_sha256": sha256_of(path)}
+    files = [[str(file.relative_to(path)), sha256_of(file)] for file in sorted(path.rglob("*")) if file.is_file()]
+    return {"folder_sha256": hashlib.sha256(json.dumps(files).encode()).hexdigest()}
 
 
 def _prepare_streamed(

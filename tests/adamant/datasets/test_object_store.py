@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from adamant.datasets import load_dataset, read_table
-from adamant.datasets.resolve import normalise_object_prefix, resolve_object
+from adamant.datasets.resolve import normalise_object_prefix, object_head, resolve_object
 from adamant.exceptions import DatasetError
 from adamant.settings import get_settings
 from adamant.spec import DatasetSpec
@@ -122,3 +122,21 @@ def test_prefixes_end_at_a_slash(prefix: str, normalised: str) -> None:
 def test_a_malformed_prefix_is_refused(prefix: str) -> None:
     with pytest.raises(DatasetError):
         normalise_object_prefix(prefix)
+
+
+@pytest.mark.parametrize("name", ["bank.parquet", "bank-by-month/", "bank.csv"])
+def test_the_head_of_a_large_object_is_read_without_the_whole_and_its_rows_counted(s3_bucket: S3Bucket, name: str) -> None:
+    # The dry run's read of what a tenant names: at most `rows` rows in the API process.
+    source = resolve_object(PREFIX + name, ALLOWED)
+    found = object_head(source, 500, text_bytes=100_000, storage_options=s3_bucket.storage_options)
+    assert found is not None
+    head, rows, how = found
+    whole = load(s3_bucket, PREFIX + name)
+    assert len(head) == 500 and sorted(head.columns) == sorted(whole.columns)
+    if name == "bank.csv":  # counted from the first 100 kB's rows and the object's size
+        assert abs(rows - 3_000) < 300 and how == "estimated from the object's size"
+        pd.testing.assert_frame_equal(head, whole.head(500), check_dtype=False, check_categorical=False)
+    else:  # a folder's first rows are those of its first files, as the whole read orders them
+        assert rows == 3_000 and how == "from the footers"
+        pd.testing.assert_frame_equal(head, whole.head(500))
+    assert object_head(source, 3_000, text_bytes=10**9, storage_options=s3_bucket.storage_options) is None  # small: whole

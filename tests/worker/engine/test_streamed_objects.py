@@ -7,8 +7,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
+from adamant.datasets import get_builtin
 from adamant.datasets.resolve import download_object
 from adamant.exceptions import DatasetError
 from adamant.preparation import PreparedDataCache
@@ -84,3 +88,46 @@ def test_a_small_object_is_read_whole_and_one_outside_the_prefixes_is_refused(
     with pytest.raises(DatasetError, match="outside the tenant's allowed prefixes"):
         run_training(job(s3_bucket.outside), tmp_path / "outside", RecordingReporter(), file_roots=[],
                      object_prefixes=[PREFIX], prepared_cache=None, stream_from_rows=1_000)
+
+
+def test_a_big_partitioned_folder_streams_from_a_copy_of_its_files_and_hits_the_cache_by_their_etags(
+    s3_bucket: S3Bucket, s3_settings: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    copies: list[Path] = []
+
+    def download(source, local):  # type: ignore[no-untyped-def]
+        download_object(source, local)
+        copies.append(local)
+        assert len({path.parent.name for path in local.rglob("*.parquet")}) == len(months)  # one folder a month
+
+    monkeypatch.setattr(run_module, "download_object", download)
+    cache = PreparedDataCache(tmp_path / "cache", 2**30)
+    frame = get_builtin("bank-marketing").load().sample(4_000, random_state=0)  # every month, both classes
+    months = set(frame["month"])
+    pq.write_to_dataset(pa.Table.from_pandas(frame, preserve_index=False), tmp_path / "by-month", partition_cols=["month"])
+    folder = PREFIX + "streamed-by-month/"  # this test's own folder: one file is rewritten below
+    fs = s3_bucket.filesystem()
+    files = {path.relative_to(tmp_path / "by-month").as_posix(): path for path in (tmp_path / "by-month").rglob("*.parquet")}
+    for relative, path in files.items():
+        fs.put_file(str(path), folder.removeprefix("s3://") + relative)
+
+    def train(name: str) -> RecordingReporter:
+        reporter = RecordingReporter()
+        run_training(job(folder), tmp_path / name, reporter, file_roots=[], object_prefixes=[PREFIX],
+                     prepared_cache=cache, stream_from_rows=1_000)
+        return reporter
+
+    first = train("first")
+    assert any(m.startswith("prepared data by streaming 4,000 rows") for m in first.messages), first.messages
+    second = train("second")
+    assert any(m.startswith("prepared data from cache") for m in second.messages), second.messages
+    assert len(copies) == 1 and not copies[0].exists()  # copied once, and the copy removed
+
+    relative, path = sorted(files.items())[0]
+    rows = len(pd.read_parquet(path))
+    pd.read_parquet(path).head(10).to_parquet(tmp_path / "changed.parquet", index=False)
+    fs.put_file(str(tmp_path / "changed.parquet"), folder.removeprefix("s3://") + relative)  # one file's new bytes
+    third = train("third")
+    assert any(m.startswith(f"prepared data by streaming {4_000 - rows + 10:,} rows") for m in third.messages), third.messages
+    assert len(copies) == 2
+    assert not list((s3_settings / "cache" / "objects").iterdir())
