@@ -72,6 +72,12 @@ def seed_tenant(stack: Stack) -> dict[str, str]:
         assert scoring.status_code == 202, scoring.text
         scored = wait_for_status(client, scoring.json()["id"], {"succeeded", "failed"}, timeout=300, stack=stack)
         assert scored["status"] == "succeeded", scored["error"]
+        # A model with two versions of the job: the fuzzer may move `staging`; `production` stays on
+        # version 1, so deleting it is always a 409 (a deleted version would be a 404 ever after).
+        assert client.post("/v1/models", json={"name": "fuzz-model", "task": SPEC["task"]}).status_code == 201
+        for _ in range(2):
+            assert client.post("/v1/models/fuzz-model/versions", json={"job_id": job["id"]}).status_code == 201
+        assert client.put("/v1/models/fuzz-model/aliases/production", json={"version": 1}).status_code == 200
         stack.stop("worker")  # from here on, generated jobs (thousands) stay queued
         sweep = client.post("/v1/sweeps", json={"base": SPEC, "method": "grid", "trials": 1,
                                                 "space": {"optimizer.lr": {"type": "choice", "values": [0.01]}}})
@@ -94,6 +100,7 @@ def seed_tenant(stack: Stack) -> dict[str, str]:
         "ADAMANT_FUZZ_COMPARISON_ID": comparison.json()["id"],
         "ADAMANT_FUZZ_KEY_ID": spare_key.json()["id"],
         "ADAMANT_FUZZ_TENANT_KEY_ID": patched_key["id"],
+        "ADAMANT_FUZZ_MODEL": "fuzz-model",
     }
 
 

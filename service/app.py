@@ -32,6 +32,7 @@ from service.api.routes import (
     jobs,
     keys,
     metrics,
+    models,
     predict,
     predictions,
     sweeps,
@@ -87,7 +88,8 @@ def create_app(settings: Settings | None = None, *, run_sweeps: bool = True) -> 
     openapi.install(app)
     prometheus.install(app)
     # Routes match in order: the polled ones (job status, metrics) first.
-    for module in (jobs, metrics, health, tenants, keys, datasets, checkpoints, artifacts, predict, predictions, sweeps):
+    for module in (jobs, metrics, health, tenants, keys, datasets, checkpoints, artifacts, predict, predictions, sweeps,
+                   models):
         app.include_router(module.router)
     if DASHBOARD.exists():
         mount_dashboard(app)

@@ -16,13 +16,13 @@ import os
 from collections.abc import Iterable, Mapping
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, func, select, update
+from sqlalchemy import CursorResult, exists, func, select, update
 from sqlalchemy.orm import Session
 
 from adamant.store.db import db_now, translated_errors, write_transaction
 from adamant.store.exceptions import NotFound
 from adamant.store.jobs import Lease, lock_held_job
-from adamant.store.models import Checkpoint, Job, json_safe, relative_path
+from adamant.store.models import Checkpoint, Job, ModelVersion, json_safe, relative_path
 from adamant.store.states import TERMINAL, JobStatus
 
 
@@ -152,8 +152,9 @@ def tenant_checkpoint_bytes(session: Session, tenant_id: str) -> int:
 def reclaimable_checkpoints(session: Session, tenant_id: str) -> list[Checkpoint]:
     """The tenant's checkpoints that retention may delete, oldest first.
 
-    Only finished jobs give any up, and each keeps its best checkpoint; a failed or
-    cancelled job also keeps its newest one, so a resume continues where it stopped.
+    Only finished jobs give any up, and each keeps its best checkpoint and any registered as a
+    model version; a failed or cancelled job also keeps its newest one, so a resume continues
+    where it stopped.
     """
     query = (
         select(Checkpoint, Job.status)
@@ -163,6 +164,7 @@ def reclaimable_checkpoints(session: Session, tenant_id: str) -> list[Checkpoint
             Job.status.in_(TERMINAL),
             Checkpoint.deleted_at.is_(None),
             Checkpoint.is_best.is_(False),
+            ~exists().where(ModelVersion.checkpoint_id == Checkpoint.id),  # a registered model version's stays
         )
         .order_by(Checkpoint.job_id, Checkpoint.step.desc(), Checkpoint.created_at.desc())
         .execution_options(populate_existing=True)

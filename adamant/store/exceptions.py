@@ -160,3 +160,17 @@ class LastKey(StoreError):
 
     def __reduce__(self) -> tuple[type, tuple[object, ...]]:
         return type(self), (self.tenant_id, self.key_id)
+
+
+class RegistryConflict(StoreError):
+    """A registry change the model's state does not allow (an alias moved since it was read, a
+    version that aliases still point at deleted, a job that has no checkpoint to register)."""
+
+    kind = "registry_conflict"
+
+    def __init__(self, message: str, path: str) -> None:
+        super().__init__(message)
+        self.path = path  # the request field the conflict is about
+
+    def __reduce__(self) -> tuple[type, tuple[object, ...]]:
+        return type(self), (str(self), self.path)

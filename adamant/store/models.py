@@ -398,3 +398,64 @@ class Trial(Base):
     rungs: Mapped[dict[str, Any]] = mapped_column(JsonDocument, default=dict)  # ASHA: rung epoch -> value
     stopped_at_epoch: Mapped[float | None] = mapped_column(Double)
     created_at: Mapped[float] = mapped_column(Double, default=db_now())
+
+
+class RegisteredModel(Base):
+    """A name a tenant serves models under (the registry: adamant/store/registry.py)."""
+
+    __tablename__ = "registered_models"
+    __table_args__ = (UniqueConstraint("tenant_id", "name"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("mdl"))
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
+    name: Mapped[str] = mapped_column(String(100))
+    task: Mapped[str] = mapped_column(String(40))
+    description: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[float] = mapped_column(Double, default=db_now())
+    version_seq: Mapped[int] = mapped_column(Integer, default=0)  # the last version number handed out
+
+
+class ModelVersion(Base):
+    """One trained checkpoint registered under a model: what it was trained on and how it scored."""
+
+    __tablename__ = "model_versions"
+
+    model_id: Mapped[str] = mapped_column(ForeignKey("registered_models.id", ondelete="CASCADE"), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id"))
+    checkpoint_id: Mapped[str] = mapped_column(ForeignKey("checkpoints.id"))
+    checkpoint_step: Mapped[int] = mapped_column(BigInteger)
+    manifest_sha256: Mapped[str] = mapped_column(String(64))
+    spec: Mapped[dict[str, Any]] = mapped_column(JsonDocument)
+    dataset_ref: Mapped[str] = mapped_column(String(2000))
+    dataset_sha256: Mapped[str | None] = mapped_column(String(64))
+    metrics: Mapped[dict[str, Any]] = mapped_column(JsonDocument, default=dict)
+    description: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[float] = mapped_column(Double, default=db_now())
+
+
+class ModelAlias(Base):
+    """A name (`production`, `staging`, ...) pointing at one version of a model; moved by a guarded UPDATE."""
+
+    __tablename__ = "model_aliases"
+
+    model_id: Mapped[str] = mapped_column(ForeignKey("registered_models.id", ondelete="CASCADE"), primary_key=True)
+    alias: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[float] = mapped_column(Double, default=db_now(), onupdate=db_now())
+
+
+class AliasEvent(Base):
+    """One row per move of an alias: who moved it, when, from which version to which (NULL: none)."""
+
+    __tablename__ = "alias_events"
+    __table_args__ = (Index(None, "model_id", "at"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("aev"))
+    model_id: Mapped[str] = mapped_column(ForeignKey("registered_models.id", ondelete="CASCADE"))
+    alias: Mapped[str] = mapped_column(String(64))
+    from_version: Mapped[int | None] = mapped_column(Integer)
+    to_version: Mapped[int | None] = mapped_column(Integer)
+    actor: Mapped[str] = mapped_column(String(100))  # "key:<first 8 characters>", or "admin", "local user"
+    reason: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[float] = mapped_column(Double, default=db_now())

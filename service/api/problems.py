@@ -29,12 +29,14 @@ from adamant.exceptions import (
     SpecError,
 )
 from adamant.store.exceptions import (
+    AlreadyExists,
     IdempotencyConflict,
     InvalidCursor,
     InvalidTransition,
     LastKey,
     LimitExceeded,
     NotFound,
+    RegistryConflict,
     StoreUnavailable,
 )
 from adamant.store.usage import QuotaExceeded
@@ -129,6 +131,16 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(InvalidTransition)
     async def _conflict(request: Request, exc: InvalidTransition) -> JSONResponse:
         return problem_response(request, Problem(409, "Conflict", str(exc), kind="invalid-transition"))
+
+    @app.exception_handler(AlreadyExists)
+    async def _exists(request: Request, exc: AlreadyExists) -> JSONResponse:
+        errors = [{"path": "name", "message": str(exc)}]
+        return problem_response(request, Problem(409, "Already exists", str(exc), kind="already-exists", errors=errors))
+
+    @app.exception_handler(RegistryConflict)
+    async def _registry(request: Request, exc: RegistryConflict) -> JSONResponse:
+        errors = [{"path": exc.path, "message": str(exc)}]
+        return problem_response(request, Problem(409, "Conflict", str(exc), kind="registry-conflict", errors=errors))
 
     @app.exception_handler(IdempotencyConflict)
     async def _idempotency(request: Request, exc: IdempotencyConflict) -> JSONResponse:

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool
 
 from adamant.datasets.resolve import normalise_object_prefix
 from adamant.exceptions import DatasetError
-from adamant.spec import CellValue, Float, Int
+from adamant.spec import CellValue, Float, Int, Task
 
 
 def iso(value: Any) -> str | None:
@@ -318,3 +318,87 @@ class ApiKeyList(Out):
 
 class ApiKeyCreated(ApiKeyOut):
     api_key: str = Field(..., description="Shown once; store it now.")
+
+
+# The model registry (service/api/routes/models.py).
+ModelName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,99}$",
+                                 description="lower-case letters, digits, '_', '.', '-'; at most 100")]
+AliasName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_.-]{0,63}$",
+                                 description="starts with a letter (a number names a version); at most 64")]
+
+
+class ModelIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: ModelName
+    task: Task
+    description: str | None = Field(None, max_length=2000)
+
+
+class VersionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    job_id: str = Field(..., max_length=40)
+    checkpoint_id: str | None = Field(None, max_length=40, description="default: the job's best checkpoint")
+    description: str | None = Field(None, max_length=2000)
+
+
+class AliasIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    version: Int = Field(..., ge=1)
+    expected_version: Int | None = Field(None, ge=1, description="move only if the alias points here now "
+                                         "(omit it for an unconditional move)")
+    expect_new: StrictBool = Field(False, description="create only: refuse if the alias exists")
+    reason: str | None = Field(None, max_length=2000)
+
+
+class VersionOut(Out):
+    version: int
+    job_id: str
+    checkpoint_id: str
+    checkpoint_step: int
+    manifest_sha256: str
+    dataset_ref: str
+    dataset_sha256: str | None
+    metrics: dict[str, Any]
+    spec: dict[str, Any]
+    description: str | None
+    aliases: list[str]
+    created_at: str
+
+
+class ModelOut(Out):
+    name: str
+    task: str
+    description: str | None
+    aliases: dict[str, int]
+    latest_version: int | None
+    created_at: str
+
+
+class ModelDetail(ModelOut):
+    versions: list[VersionOut]
+
+
+class AliasEventOut(Out):
+    alias: str
+    from_version: int | None
+    to_version: int | None
+    actor: str
+    reason: str | None
+    at: str
+
+
+class ModelPredictRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    rows: list[dict[str, CellValue]] = Field(..., min_length=1, max_length=10_000)
+    top_k: Int = Field(10, ge=1, le=1000)
+    version: str = Field("production", pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$",
+                         description="an alias, or a version number")
+
+
+class ModelPredictResponse(Out):
+    model: str
+    version: int
+    alias: str | None
+    job_id: str
+    checkpoint_step: int
+    predictions: list[dict[str, Any]]

@@ -25,6 +25,8 @@ BODIES = {
     "/v1/jobs/{job_id}/predict": {"rows": [{"age": 40}]},
     "/v1/jobs/{job_id}/predictions": {"dataset": {"ref": "builtin:bank-marketing"}},
     "/v1/tenants/{tenant_id}": {"max_concurrent_jobs": 1000},
+    "/v1/models/{name}/predict": {"rows": [{"age": 40}]},
+    "/v1/models/{name}/aliases/{alias}": {"version": 1},
 }
 SHARED = {"/v1/datasets/builtin/{name}"}  # the built-in catalogue is the same for every tenant
 # a tenant's key is refused outright (403), whoever's id it names
@@ -50,7 +52,12 @@ def test_no_route_lets_a_tenant_reach_another_tenants_things(stack: Stack) -> No
         ids = {"job_id": job["id"], "dataset_id": dataset["id"], "checkpoint_id": checkpoint["id"],
                "sweep_id": sweep["id"], "comparison_id": comparison["id"], "tenant_id": a_id,
                "key_id": a.get("/v1/keys").json()["keys"][0]["id"]}
+        assert a.post("/v1/models", json={"name": "iso-model", "task": SPEC["task"]}).status_code == 201
+        assert a.post("/v1/models/iso-model/versions", json={"job_id": job["id"]}).status_code == 201
+        assert a.put("/v1/models/iso-model/aliases/production", json={"version": 1}).status_code == 200
+        bodies = {**BODIES, "/v1/models/{name}/versions": {"job_id": job["id"]}}
         schema = a.get("/openapi.json").json()
+    names_too = {**ids, "name": "iso-model", "alias": "production", "version": "1"}  # not ids: "1" is in any text
 
     checked = []
     with stack.client(b_key) as b:
@@ -58,10 +65,10 @@ def test_no_route_lets_a_tenant_reach_another_tenants_things(stack: Stack) -> No
             names = re.findall(r"{(\w+)}", path)
             if not names or path in SHARED:
                 continue
-            assert set(names) <= set(ids), f"test does not know how to fill {path}"
-            url = path.format(**ids)
+            assert set(names) <= set(names_too), f"test does not know how to fill {path}"
+            url = path.format(**names_too)
             for method in operations:
-                reply = b.request(method.upper(), url, json=BODIES.get(path) if method in ("post", "patch") else None)
+                reply = b.request(method.upper(), url, json=bodies.get(path) if method in ("post", "patch", "put") else None)
                 expected = 403 if path in ADMIN_ONLY else 404
                 assert reply.status_code == expected, f"{method.upper()} {path} -> {reply.status_code}: {reply.text[:200]}"
                 assert job["id"] not in reply.text or "not found" in reply.text
@@ -73,7 +80,7 @@ def test_no_route_lets_a_tenant_reach_another_tenants_things(stack: Stack) -> No
                 continue
             reply = b.get(path)
             assert reply.status_code == 200, f"GET {path} -> {reply.status_code}: {reply.text[:200]}"
-            leaked = [name for name, value in ids.items() if value in reply.text]
+            leaked = [name for name, value in {**ids, "model": "iso-model"}.items() if value in reply.text]
             assert leaked == [], f"GET {path} shows tenant A's {leaked}: {reply.text[:300]}"
             listings[path] = reply.text
         listed = b.get("/v1/jobs").json()["jobs"] + b.get("/v1/datasets").json()["datasets"]
@@ -83,9 +90,11 @@ def test_no_route_lets_a_tenant_reach_another_tenants_things(stack: Stack) -> No
     assert submit.status_code == 422 and "dataset.ref" in {e["path"] for e in submit.json()["errors"]}
     assert warm.status_code == 422 and "init_from" in {e["path"] for e in warm.json()["errors"]}
     assert len(checked) >= 10, checked
-    assert {"/v1/jobs", "/v1/datasets", "/v1/sweeps", "/v1/comparisons", "/v1/keys"} <= set(listings), sorted(listings)
+    assert {"/v1/jobs", "/v1/datasets", "/v1/sweeps", "/v1/comparisons", "/v1/keys", "/v1/models"} <= set(listings), sorted(listings)
     with stack.client(a_key) as a:  # and A still has everything, in the same lists
         assert a.get(f"/v1/jobs/{job['id']}").json()["status"] == "succeeded"
+        assert a.post("/v1/models/iso-model/predict", json={"rows": [{"age": 40}]}).status_code in (200, 422)
+        assert a.get("/v1/models/iso-model").json()["aliases"] == {"production": 1}
         for path, name in [("/v1/jobs", "job_id"), ("/v1/datasets", "dataset_id"), ("/v1/sweeps", "sweep_id"),
                            ("/v1/comparisons", "comparison_id"), ("/v1/keys", "key_id")]:
             assert ids[name] in a.get(path).text, f"A's own GET {path} does not show its {name}"
