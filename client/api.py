@@ -243,6 +243,40 @@ class AdamantClient:
         """A new key replacing `key_id`, which stops working now or after `grace_s` seconds."""
         return self._request("POST", f"/v1/keys/{key_id}/rotate", idempotent=False, json={"grace_s": grace_s}).json()
 
+    # --- the model registry ------------------------------------------------------------------
+
+    def create_model(self, name: str, task: str, description: str | None = None) -> dict[str, Any]:
+        return self._request("POST", "/v1/models", idempotent=False,
+                             json={"name": name, "task": task, "description": description}).json()
+
+    def list_models(self) -> list[dict[str, Any]]:
+        return self._request("GET", "/v1/models").json()
+
+    def get_model(self, name: str) -> dict[str, Any]:
+        """The model with its versions (metrics, job, checkpoint) and aliases."""
+        return self._request("GET", f"/v1/models/{name}").json()
+
+    def register_version(self, name: str, job_id: str, *, checkpoint_id: str | None = None) -> dict[str, Any]:
+        """A succeeded job's checkpoint (its best by default) as the model's next version. Not
+        retried once sent: a retry could register it twice."""
+        return self._request("POST", f"/v1/models/{name}/versions", idempotent=False,
+                             json={"job_id": job_id, "checkpoint_id": checkpoint_id}).json()
+
+    def set_alias(self, name: str, alias: str, version: int, *, expected_version: int | None = None,
+                  reason: str | None = None) -> dict[str, Any]:
+        """Point `alias` at `version`; with `expected_version`, only if it points there now (409 otherwise)."""
+        body = {"version": version, "expected_version": expected_version, "reason": reason}
+        return self._request("PUT", f"/v1/models/{name}/aliases/{alias}", json=body).json()
+
+    def alias_history(self, name: str) -> list[dict[str, Any]]:
+        return self._request("GET", f"/v1/models/{name}/aliases/history").json()
+
+    def predict_model(self, name: str, rows: Sequence[dict[str, Any]], *, version: str = "production",
+                      top_k: int = 10) -> dict[str, Any]:
+        """Score rows with the version an alias (or a number) names now; the answer says which."""
+        body = {"rows": list(rows), "top_k": top_k, "version": version}
+        return self._request("POST", f"/v1/models/{name}/predict", json=body).json()
+
     # --- transport --------------------------------------------------------------------------
 
     def _paged(self, path: str, key: str, params: dict[str, Any]) -> Iterator[dict[str, Any]]:

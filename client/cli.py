@@ -32,8 +32,10 @@ from client.display import (
     jobs_table,
     keys_table,
     metrics_table,
+    models_table,
     number,
     size,
+    versions_table,
 )
 from client.exceptions import EXIT_FAILURE, EXIT_USER_ERROR, ApiError, ProblemError, UsageError
 from client.follow import follow_job
@@ -56,9 +58,11 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help=HELP, rich_ma
 datasets_app = typer.Typer(no_args_is_help=True, help="Upload and inspect datasets on the service.")
 checkpoints_app = typer.Typer(no_args_is_help=True, help="List and download a job's checkpoints.")
 keys_app = typer.Typer(no_args_is_help=True, help="List, create, revoke and rotate your API keys.")
+models_app = typer.Typer(no_args_is_help=True, help="Registered models: versions from jobs, aliases, predict by name.")
 app.add_typer(datasets_app, name="datasets")
 app.add_typer(checkpoints_app, name="checkpoints")
 app.add_typer(keys_app, name="keys")
+app.add_typer(models_app, name="models")
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -237,6 +241,89 @@ def keys_rotate(
     print(created["api_key"])
     when = f"in {grace:g} s" if grace else "now"
     err.print(f"key {created['id']} replaces {key_id}, which stops working {when}; run `adamant login` with the new key")
+
+
+# --- the service: the model registry ------------------------------------------------------------
+
+
+@models_app.command("create")
+def models_create(name: str = typer.Argument(...), task: str = typer.Option(..., "--task", help="The task its versions solve.")) -> None:
+    """Register a model name (lower-case letters, digits, '_', '.', '-')."""
+    with service() as adamant:
+        created = adamant.create_model(name, task)
+    out.print(f"model {escape(created['name'])} ({created['task']}) created")
+
+
+@models_app.command("list")
+def models_list(as_json: bool = JsonOption) -> None:
+    """Your registered models with their latest version and aliases."""
+    with service() as adamant:
+        models = adamant.list_models()
+    if as_json:
+        print_json(models)
+    else:
+        out.print(models_table(models))
+
+
+@models_app.command("show")
+def models_show(name: str = typer.Argument(...), as_json: bool = JsonOption) -> None:
+    """A model's versions: job, checkpoint step, validation metrics, dataset, aliases."""
+    with service() as adamant:
+        model = adamant.get_model(name)
+    if as_json:
+        print_json(model)
+    else:
+        out.print(versions_table(model))
+
+
+@models_app.command("register")
+def models_register(name: str = typer.Argument(...), job_id: str = typer.Argument(..., metavar="JOB"),
+                    checkpoint: str | None = typer.Option(None, "--checkpoint", help="A checkpoint id (default: the best).")) -> None:
+    """Register a succeeded job's checkpoint as the model's next version; prints its number."""
+    with service() as adamant:
+        version = adamant.register_version(name, job_id, checkpoint_id=checkpoint)
+    print(version["version"])
+
+
+@models_app.command("alias")
+def models_alias(
+    name: str = typer.Argument(...), alias: str = typer.Argument(...), version: int = typer.Argument(...),
+    expected: int | None = typer.Option(None, "--expected", help="Move only if the alias points at this version now."),
+    reason: str | None = typer.Option(None, "--reason", help="Why, for the alias history."),
+) -> None:
+    """Point an alias (production, staging, ...) at a version; predict by name follows at once."""
+    with service() as adamant:
+        event = adamant.set_alias(name, alias, version, expected_version=expected, reason=reason)
+    before = event["from_version"] if event["from_version"] is not None else "none"
+    out.print(f"{escape(name)}@{escape(alias)}: version {before} -> {event['to_version']}")
+
+
+@models_app.command("history")
+def models_history(name: str = typer.Argument(...), as_json: bool = JsonOption) -> None:
+    """Every move of the model's aliases, newest first: who, when, from and to."""
+    with service() as adamant:
+        events = adamant.alias_history(name)
+    if as_json:
+        print_json(events)
+        return
+    for e in events:
+        out.print(f"{e['at']}  {escape(e['alias'])}: {e['from_version'] or 'none'} -> {e['to_version'] or 'none'}  "
+                  f"by {escape(e['actor'])}" + (f"  ({escape(e['reason'])})" if e["reason"] else ""))
+
+
+@models_app.command("predict")
+def models_predict(
+    name: str = typer.Argument(...),
+    rows: Path = typer.Argument(..., exists=True, dir_okay=False, help="A JSON list of rows."),
+    version: str = typer.Option("production", "--version", help="An alias or a version number."),
+) -> None:
+    """Score a JSON list of rows with the version an alias names now; prints the service's answer."""
+    try:
+        loaded = json.loads(rows.read_text())
+    except (OSError, ValueError) as exc:
+        raise fail(f"{rows}: not a JSON list of rows ({exc})") from None
+    with service() as adamant:
+        print_json(adamant.predict_model(name, loaded, version=version))
 
 
 # --- the service: jobs -----------------------------------------------------------------------

@@ -201,3 +201,24 @@ def keys_table(keys: list[dict[str, Any]]) -> Table:
         table.add_row(k["id"], escape(k.get("name") or ""), k.get("prefix") or "", k.get("created_at") or "",
                       k.get("last_used_at") or "", k.get("revoked_at") or "")
     return table
+
+
+def models_table(models: list[dict[str, Any]]) -> Table:
+    table = Table()
+    for column in ("name", "task", "latest version", "aliases", "created"):
+        table.add_column(column)
+    for m in models:
+        aliases = ", ".join(f"{alias}={version}" for alias, version in m["aliases"].items())
+        table.add_row(escape(m["name"]), m["task"], str(m.get("latest_version") or "-"), escape(aliases), m["created_at"])
+    return table
+
+
+def versions_table(model: dict[str, Any]) -> Table:
+    table = Table(title=f"{escape(model['name'])} ({model['task']})")
+    for column in ("version", "aliases", "job", "step", "metrics", "dataset", "created"):
+        table.add_column(column)
+    for v in model["versions"]:
+        shown = ", ".join(f"{k}={number(x)}" for k, x in sorted(v["metrics"].items()) if k.startswith("val_"))
+        table.add_row(str(v["version"]), escape(", ".join(v["aliases"])), v["job_id"], str(v["checkpoint_step"]),
+                      shown, escape(v["dataset_ref"]), v["created_at"])
+    return table

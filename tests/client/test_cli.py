@@ -259,3 +259,25 @@ def test_cancel_stops_a_long_job_and_resume_queues_it_again(adamant: Cli) -> Non
         assert f"{job_id} queued" in resumed.stdout
         stopped = adamant("cancel", job_id)
         assert stopped.returncode == 0 and f"{job_id} cancelled" in stopped.stdout
+
+
+def test_models_register_alias_and_predict_by_name(adamant: Cli, followed: tuple[str, subprocess.CompletedProcess[str]]) -> None:
+    job_id, _ = followed
+    assert adamant("models", "create", "spend", "--task", "regression").returncode == 0
+    for expected in ("1", "2"):
+        registered = adamant("models", "register", "spend", job_id)
+        assert registered.returncode == 0 and registered.stdout.strip() == expected, registered.stderr
+    moved = adamant("models", "alias", "spend", "production", "2", "--reason", "first release")
+    assert moved.returncode == 0 and "spend@production: version none -> 2" in moved.stdout, moved.stderr
+    stale = adamant("models", "alias", "spend", "production", "1", "--expected", "1")
+    assert stale.returncode == 2 and "points at version 2, not 1" in stale.stderr  # a 409 is the user's to fix
+
+    shown = adamant("models", "show", "spend")
+    assert shown.returncode == 0 and "production" in shown.stdout and "val_rmse" in shown.stdout, shown.stdout
+    assert "spend" in adamant("models", "list").stdout
+    (adamant.home / "rows.json").write_text(json.dumps([{"customer_id": "a1", "recency_days": 272, "frequency": 1,
+        "monetary": 11.77, "total_spend": 11.77, "tenure_days": 272}]))
+    served = json.loads(adamant("models", "predict", "spend", "rows.json").stdout)
+    assert served["version"] == 2 and served["alias"] == "production" and len(served["predictions"]) == 1
+    history = adamant("models", "history", "spend")
+    assert "production: none -> 2" in history.stdout and "first release" in history.stdout
