@@ -23,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.dataset as pads
 
-from adamant.datasets.readers import UNLIMITED, Format, _open_parquet, parquet_batches, parquet_rows
+from adamant.datasets.readers import UNLIMITED, Format, _open_parquet, parquet_batches, parquet_rows, text_columns
 from adamant.exceptions import DatasetError
 
 
@@ -91,12 +91,8 @@ def _discover(folder: Path) -> _Folder:
     for fragment in fragments:  # a file outside any key's folder has no value for it: null, as discovery reads it
         found = pads.get_partition_keys(fragment.partition_expression)
         parts.append(_Part(Path(fragment.path), {name: found.get(name) for name in keys}))
-    fields = [pa.field(f.name, pa.dictionary(pa.int32(), f.type) if _is_text(f.type) else f.type)
-              for f in dataset.schema if f.name not in keys] + [
-        pa.field(name, pa.dictionary(pa.int32(), pa.string()) if _is_text(dataset.schema.field(name).type)
-                 else dataset.schema.field(name).type) for name in keys]
+    ordered = [f for f in dataset.schema if f.name not in keys] + [dataset.schema.field(name) for name in keys]
+    text = set(text_columns(dataset.schema))
+    fields = [pa.field(f.name, pa.dictionary(pa.int32(), f.type) if f.name in text else f.type) for f in ordered]
     return _Folder(parts, pa.schema(fields))
 
-
-def _is_text(kind: pa.DataType) -> bool:
-    return pa.types.is_string(kind) or pa.types.is_large_string(kind)

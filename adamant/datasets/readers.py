@@ -314,10 +314,15 @@ def _open_parquet(
             "(upload_max_decompressed_bytes)",
             limit="decompressed_bytes", found=unpacked, cap=limits.max_decompressed_bytes,
         )
-    text = [field.name for field in parquet.schema_arrow if pa.types.is_string(field.type) or pa.types.is_large_string(field.type)]
+    text = text_columns(parquet.schema_arrow)
     if (text_as_categories and text) or not pre_buffer:
         parquet = pq.ParquetFile(path, read_dictionary=text if text_as_categories and text else None, pre_buffer=pre_buffer)
     return parquet
+
+
+def text_columns(schema: pa.Schema) -> list[str]:
+    """The columns read as dictionary-encoded text (categoricals) when text is read as categories."""
+    return [field.name for field in schema if pa.types.is_string(field.type) or pa.types.is_large_string(field.type)]
 
 
 def _parquet_unpacked_bytes(parquet: pq.ParquetFile) -> int:

@@ -33,7 +33,6 @@ from typing import Any
 from urllib.parse import unquote
 
 import pandas as pd
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 from adamant.datasets.catalogue import BuiltinDataset, get_builtin
@@ -46,6 +45,7 @@ from adamant.datasets.readers import (
     batches_frame,
     csv_head,
     read_table,
+    text_columns,
 )
 from adamant.exceptions import DatasetError
 from adamant.spec import DatasetSpec
@@ -290,10 +290,11 @@ def _parquet_head(source: ObjectReference, fs: Any, path: str, rows: int) -> pd.
     if _is_folder(source, fs, path):
         return _parquet_folder(source, fs, path).head(rows).to_pandas(date_as_object=False)
     with fs.open(path, "rb") as file:
-        schema = pq.ParquetFile(file).schema_arrow
-        text = [field.name for field in schema if pa.types.is_string(field.type) or pa.types.is_large_string(field.type)]
+        metadata = pq.read_metadata(file)
         file.seek(0)
-        batch = next(pq.ParquetFile(file, read_dictionary=text or None, pre_buffer=False).iter_batches(batch_size=rows))
+        text = text_columns(metadata.schema.to_arrow_schema())
+        parquet = pq.ParquetFile(file, metadata=metadata, read_dictionary=text or None, pre_buffer=False)
+        batch = next(parquet.iter_batches(batch_size=rows))
     return batches_frame([batch], batch.schema)
 
 

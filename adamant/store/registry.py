@@ -54,8 +54,10 @@ def create_model(session: Session, tenant_id: str, name: str, task: str, descrip
         return model
 
 
-def get_model(session: Session, tenant_id: str, name: str) -> RegisteredModel:
+def get_model(session: Session, tenant_id: str, name: str, *, for_update: bool = False) -> RegisteredModel:
     query = select(RegisteredModel).where(RegisteredModel.tenant_id == tenant_id, RegisteredModel.name == name)
+    if for_update:  # its version_seq is about to be taken
+        query = query.with_for_update()
     with translated_errors():
         model = session.scalars(query.execution_options(populate_existing=True)).one_or_none()
     if model is None:
@@ -75,10 +77,7 @@ def register_version(
 ) -> ModelVersion:
     """Register a succeeded training job's checkpoint (its best by default) as the model's next version."""
     with write_transaction(session):
-        model = session.scalars(select(RegisteredModel).where(
-            RegisteredModel.tenant_id == tenant_id, RegisteredModel.name == name).with_for_update()).one_or_none()
-        if model is None:
-            raise NotFound("model", name)
+        model = get_model(session, tenant_id, name, for_update=True)
         job = get_job(session, tenant_id, job_id)
         if job.kind != "train" or job.status != JobStatus.SUCCEEDED:
             raise RegistryConflict(f"job {job_id} is a {job.kind} job that is {job.status}; only a succeeded "

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response, status
 
-from adamant.artifacts import local_copy
-from adamant.exceptions import DatasetError
 from adamant.store import registry
 from adamant.store.models import AliasEvent, ModelVersion, RegisteredModel
 from service.api.deps import CallerDep, SessionDep, SettingsDep, presented_key
-from service.api.routes.predict import rows_problem
+from service.api.routes.predict import predict_with
 from service.api.schemas import (
     AliasEventOut,
     AliasIn,
@@ -24,7 +22,6 @@ from service.api.schemas import (
     VersionOut,
     iso,
 )
-from service.predict import predict_rows, scorer_for
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 
@@ -126,11 +123,6 @@ def predict(name: str, body: ModelPredictRequest, caller: CallerDep, session: Se
     """Score rows with the version `version` names now (an alias, `production` by default, or a
     number); the answer says which version it used."""
     served = registry.resolve(session, caller.tenant_id, f"{name}@{body.version}")
-    checkpoint = served.checkpoint
-    scorer = scorer_for(request.app.state.scorers, local_copy(settings, checkpoint.path), checkpoint.sha256)
-    try:
-        predictions = predict_rows(scorer, body.rows, body.top_k)
-    except DatasetError as exc:
-        raise rows_problem(exc) from exc
+    predictions = predict_with(request, settings, served.checkpoint, body.rows, body.top_k)
     return ModelPredictResponse(model=served.model.name, version=served.version.version, alias=served.alias,
-                                job_id=served.version.job_id, checkpoint_step=checkpoint.step, predictions=predictions)
+                                job_id=served.version.job_id, checkpoint_step=served.checkpoint.step, predictions=predictions)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request
 
 from adamant.artifacts import local_copy
 from adamant.exceptions import CheckpointError, DatasetError
+from adamant.settings import Settings
 from adamant.store import checkpoints as store_checkpoints
 from adamant.store import jobs as store_jobs
+from adamant.store.models import Checkpoint
 from service.api.deps import CallerDep, SessionDep, SettingsDep
 from service.api.problems import Problem
 from service.api.schemas import PredictRequest, PredictResponse
@@ -29,12 +33,18 @@ def predict(job_id: str, body: PredictRequest, caller: CallerDep, session: Sessi
     )
     if checkpoint is None:
         raise CheckpointError(f"job {job_id} has no checkpoint to predict with yet")
+    predictions = predict_with(request, settings, checkpoint, body.rows, body.top_k)
+    return PredictResponse(job_id=job_id, checkpoint_step=checkpoint.step, predictions=predictions)
+
+
+def predict_with(request: Request, settings: Settings, checkpoint: Checkpoint, rows: list[dict[str, Any]],
+                 top_k: int) -> list[dict[str, Any]]:
+    """The rows scored by a checkpoint's model (its scorer cached by the app); a bad cell is a 422 naming it."""
     scorer = scorer_for(request.app.state.scorers, local_copy(settings, checkpoint.path), checkpoint.sha256)
     try:
-        predictions = predict_rows(scorer, body.rows, body.top_k)
+        return predict_rows(scorer, rows, top_k)
     except DatasetError as exc:
         raise rows_problem(exc) from exc
-    return PredictResponse(job_id=job_id, checkpoint_step=checkpoint.step, predictions=predictions)
 
 
 def rows_problem(error: DatasetError) -> Problem:
