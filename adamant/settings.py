@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     heartbeat_s: float = Field(5.0, gt=0)
     reaper_interval_s: float = Field(2.0, gt=0)
     dispatch_stale_s: float = Field(60.0, gt=0, description="Re-publish a queued job whose message is this old.")
+    webhook_allow_private: bool = Field(
+        False, description="Let webhooks call private, loopback and link-local addresses (a trusted network only)."
+    )
     cancel_grace_s: float = Field(30.0, gt=0, description="After this, a cancelling trainer is killed.")
     time_limit_grace_s: float = Field(60.0, gt=0)
     default_max_concurrent_jobs: int = Field(4, ge=1)

@@ -62,6 +62,9 @@ def seed_tenant(stack: Stack) -> dict[str, str]:
         tenant = admin.post("/v1/tenants", json={"name": "fuzz", "max_concurrent_jobs": 1000}).json()
         patched = admin.post("/v1/tenants", json={"name": "fuzz-patched"}).json()  # PATCHed by the fuzzer, not used
     with stack.client(tenant["api_key"]) as client:
+        hook = client.post("/v1/webhooks", json={"url": "http://127.0.0.1:9/hook", "events": ["*"]})  # nothing listens
+        spare_hook = client.post("/v1/webhooks", json={"url": "http://127.0.0.1:9/spare", "events": ["model.drift"]})
+        assert hook.status_code == spare_hook.status_code == 201, hook.text
         dataset = client.post("/v1/datasets", files={"file": ("t.csv", b"x,y\n1,0\n2,1\n3,0\n4,1\n", "text/csv")})
         assert dataset.status_code == 201, dataset.text
         job = client.post("/v1/jobs", json=SPEC).json()
@@ -78,6 +81,10 @@ def seed_tenant(stack: Stack) -> dict[str, str]:
         for _ in range(2):
             assert client.post("/v1/models/fuzz-model/versions", json={"job_id": job["id"]}).status_code == 201
         assert client.put("/v1/models/fuzz-model/aliases/production", json={"version": 1}).status_code == 200
+        run = client.post("/v1/models/fuzz-model/monitor-runs", json={"dataset": {"ref": "builtin:bank-marketing"}})
+        schedule = client.post("/v1/models/fuzz-model/schedules", json={"cron": "0 2 * * *", "dataset": {"ref": "builtin:bank-marketing"}})
+        assert run.status_code == 202 and schedule.status_code == 201, (run.text, schedule.text)
+        delivery = client.get(f"/v1/webhooks/{hook.json()['id']}/deliveries").json()[0]
         stack.stop("worker")  # from here on, generated jobs (thousands) stay queued
         sweep = client.post("/v1/sweeps", json={"base": SPEC, "method": "grid", "trials": 1,
                                                 "space": {"optimizer.lr": {"type": "choice", "values": [0.01]}}})
@@ -101,13 +108,18 @@ def seed_tenant(stack: Stack) -> dict[str, str]:
         "ADAMANT_FUZZ_KEY_ID": spare_key.json()["id"],
         "ADAMANT_FUZZ_TENANT_KEY_ID": patched_key["id"],
         "ADAMANT_FUZZ_MODEL": "fuzz-model",
+        "ADAMANT_FUZZ_RUN_ID": run.json()["id"],
+        "ADAMANT_FUZZ_SCHEDULE_ID": schedule.json()["id"],
+        "ADAMANT_FUZZ_WEBHOOK_ID": hook.json()["id"],
+        "ADAMANT_FUZZ_SPARE_WEBHOOK_ID": spare_hook.json()["id"],
+        "ADAMANT_FUZZ_DELIVERY_ID": delivery["id"],
     }
 
 
 def fuzz(kind: str, examples: int, seed: int = 1) -> FuzzRun:
     """One schemathesis run against a fresh, seeded stack."""
     with tempfile.TemporaryDirectory(prefix="adamant-fuzz-") as tmp:
-        stack = make_stack(kind, Path(tmp) / "stack")
+        stack = make_stack(kind, Path(tmp) / "stack", ADAMANT_WEBHOOK_ALLOW_PRIVATE="true")  # the seeded webhook's 127.0.0.1
         try:
             stack.start_api()
             stack.start_worker(queues="cpu")

@@ -33,10 +33,12 @@ from service.api.routes import (
     keys,
     metrics,
     models,
+    monitoring,
     predict,
     predictions,
     sweeps,
     tenants,
+    webhooks,
 )
 from service.api.snapshots import JobSnapshots
 from service.upload_limit import UploadLimit
@@ -89,7 +91,7 @@ def create_app(settings: Settings | None = None, *, run_sweeps: bool = True) -> 
     prometheus.install(app)
     # Routes match in order: the polled ones (job status, metrics) first.
     for module in (jobs, metrics, health, tenants, keys, datasets, checkpoints, artifacts, predict, predictions, sweeps,
-                   models):
+                   models, monitoring, webhooks):
         app.include_router(module.router)
     if DASHBOARD.exists():
         mount_dashboard(app)

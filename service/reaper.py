@@ -1,5 +1,7 @@
 """The service's background loops: requeue jobs whose lease lapsed and publish what was not
-sent (one loop), and drive running sweeps and comparisons (another: service/sweeps/controller.py).
+sent (one loop), drive running sweeps and comparisons (another: service/sweeps/controller.py),
+and run models in production (a third: schedules, monitoring runs and the webhook outbox:
+service/model_monitor.py, service/webhook_sender.py).
 
 Every ADAMANT_REAPER_INTERVAL_S (2 s): running jobs whose worker stopped heartbeating go
 back to the queue (or fail after max_restarts); then every queued job whose "run job X"
@@ -17,6 +19,7 @@ from fastapi import FastAPI
 
 from adamant.dispatch import dispatch
 from adamant.store import jobs as store_jobs
+from service import model_monitor, webhook_sender
 from service.sweeps.controller import advance_all
 
 log = logging.getLogger("adamant.reaper")
@@ -43,7 +46,7 @@ async def run_forever(app: FastAPI) -> None:
     """Reap leases and drive sweeps as two loops side by side: a controller step that is slow
     (a TPE proposal, a sweep row locked by a cancel, a slow database) must not hold back the
     requeueing of a job whose worker died."""
-    await asyncio.gather(reap_forever(app), drive_sweeps_forever(app))
+    await asyncio.gather(reap_forever(app), drive_sweeps_forever(app), drive_models_forever(app))
 
 
 async def reap_forever(app: FastAPI) -> None:
@@ -63,4 +66,20 @@ async def drive_sweeps_forever(app: FastAPI) -> None:
             await asyncio.to_thread(advance_all, app.state.sessions, app.state.celery, settings)
         except Exception as exc:
             log.warning("sweep controller failed: %s", exc)
+        await asyncio.sleep(settings.reaper_interval_s)
+
+
+async def drive_models_forever(app: FastAPI) -> None:
+    """Fire due schedules, advance monitoring runs, send due webhooks: a slow receiver (up to its
+    timeout per delivery) holds back only this loop."""
+    settings = app.state.settings
+    while True:
+        try:
+            await asyncio.to_thread(model_monitor.advance_all, app.state.sessions, app.state.celery, settings)
+        except Exception as exc:
+            log.warning("monitoring loop failed: %s", exc)
+        try:
+            await asyncio.to_thread(webhook_sender.send_due, app.state.sessions, settings)
+        except Exception as exc:
+            log.warning("webhook sender failed: %s", exc)
         await asyncio.sleep(settings.reaper_interval_s)

@@ -70,6 +70,8 @@ def submit_scoring_job(
         raise ModelNotReady(f"job {model_job_id} is {model_job.status}; batch scoring needs a training job that succeeded")
     checkpoint = resolve_checkpoint(session, model_job_id, request.checkpoint)
     check_dataset_ref(session, settings, tenant_id, request)  # type: ignore[arg-type]  # reads .dataset.ref only
+    if request.holdout_of is not None:
+        check_holdout(session, tenant_id, request)
     check_upload_columns(session, settings, tenant_id, request, checkpoint)
     store_usage.check_room(session, settings, tenant_id, "a scoring job's output")  # 409 at the artifact quota
     spec = ScoringJobSpec(
@@ -99,6 +101,21 @@ def submit_scoring_job(
         except Exception:  # broker down: the job is stored; the next outbox sweep publishes it
             store_jobs.mark_undispatched(session, job.id)
     return job, created
+
+
+def check_holdout(session: Session, tenant_id: str, request: ScoringRequest) -> None:
+    """holdout_of names a succeeded training job of the tenant that split this very table."""
+    try:
+        holdout = store_jobs.get_job(session, tenant_id, str(request.holdout_of))
+    except NotFound as exc:
+        raise SpecError(f"no job {request.holdout_of!r}", path="holdout_of") from exc
+    if holdout.kind != "train" or holdout.status != JobStatus.SUCCEEDED:
+        raise SpecError(f"job {holdout.id} is a {holdout.kind} job that is {holdout.status}; holdout_of names a "
+                        "succeeded training job", path="holdout_of")
+    trained_on = holdout.spec["dataset"]["ref"]
+    if trained_on != request.dataset.ref:
+        raise SpecError(f"job {holdout.id} trained on {trained_on}, not {request.dataset.ref}: its validation rows "
+                        "index that table", path="holdout_of")
 
 
 def request_hash(model_job_id: str, request: ScoringRequest) -> str:

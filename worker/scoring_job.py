@@ -28,6 +28,7 @@ from typing import Any
 from adamant.artifacts import ArtifactStoreError, local_copy, publish
 from adamant.datasets import load_dataset
 from adamant.exceptions import CheckpointError
+from adamant.monitoring.holdout import HOLDOUT_FILE, holdout_rows
 from adamant.monitoring.reference import REFERENCE_FILE, read_reference
 from adamant.scoring import load_scorer
 from adamant.scoring.job_spec import ScoringJobSpec
@@ -76,7 +77,9 @@ def score(job: LeasedJob) -> int:
     scorer = load_scorer(local_copy(settings, checkpoint.path))  # fetched when another host wrote it
     frame = load_dataset(spec.dataset.as_dataset_spec(), file_roots=settings.file_roots, uploads=job.uploads,
                          object_prefixes=dataset_prefixes(job, spec.dataset.ref))
-    profile = read_reference(_model_run_dir(settings, spec.model_job_id))
+    if spec.holdout_of is not None:
+        frame = holdout_rows(_run_dir_with(settings, spec.holdout_of, HOLDOUT_FILE), frame, spec.holdout_of)
+    profile = read_reference(_run_dir_with(settings, spec.model_job_id, REFERENCE_FILE))
     reporter.log(
         f"scoring {len(frame)} rows of {spec.dataset.ref} with checkpoint step {checkpoint.step} of "
         f"{spec.model_job_id}; " + ("drift against its reference profile" if profile else "no reference profile: no drift report")
@@ -130,7 +133,7 @@ def build_report(
         "model_job_id": spec.model_job_id,
         "task": spec.task,
         "checkpoint": {"id": checkpoint_id, "step": spec.checkpoint_step},
-        "dataset": {"ref": spec.dataset.ref, "rows": summary["rows_scored"]},
+        "dataset": {"ref": spec.dataset.ref, "rows": summary["rows_scored"], "holdout_of": spec.holdout_of},
         "output": {
             "file": f"/v1/jobs/{job_id}/predictions/file",
             "format": summary["format"],
@@ -171,12 +174,13 @@ def build_result(settings: Settings, job_id: str, summary: dict[str, Any], repor
     })
 
 
-def _model_run_dir(settings: Settings, model_job_id: str) -> Path:
-    """The model job's run folder, with its reference profile fetched from ADAMANT_ARTIFACTS_URL
-    when another host trained it (no profile anywhere: scoring goes on without a drift report)."""
-    run_dir = run_dir_for(settings, model_job_id)
+def _run_dir_with(settings: Settings, job_id: str, name: str) -> Path:
+    """A training job's run folder, with its file `name` (the reference profile, the validation
+    rows) fetched from ADAMANT_ARTIFACTS_URL when another host trained it; absent anywhere, the
+    reader says what that means (no drift report; no holdout)."""
+    run_dir = run_dir_for(settings, job_id)
     try:
-        local_copy(settings, (run_dir / REFERENCE_FILE).relative_to(settings.artifact_root).as_posix())
+        local_copy(settings, (run_dir / name).relative_to(settings.artifact_root).as_posix())
     except ArtifactStoreError:
         pass
     return run_dir

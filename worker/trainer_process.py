@@ -19,6 +19,7 @@ from adamant.artifacts import artifact_mirror, local_copy, publish
 from adamant.datasets.resolve import is_object_reference
 from adamant.exceptions import CheckpointError
 from adamant.logging_setup import bind_job, configure_logging
+from adamant.monitoring.holdout import HOLDOUT_FILE
 from adamant.monitoring.reference import REFERENCE_FILE
 from adamant.settings import Settings, get_settings
 from adamant.spec import JobSpec, load_stored_spec
@@ -106,15 +107,16 @@ def dataset_prefixes(job: LeasedJob, ref: str) -> list[str]:
 
 
 def _mirror_reference(settings: Settings, run_dir: Path) -> None:
-    """The training data's reference profile goes to ADAMANT_ARTIFACTS_URL with the checkpoints:
-    a scoring job on another host measures drift against it."""
-    profile = run_dir / REFERENCE_FILE
-    if not profile.exists():
-        return
-    try:
-        publish(settings, profile)
-    except Exception as exc:  # the store's trouble, not the job's: scoring elsewhere skips drift
-        log.warning("could not upload the reference profile: %s", exc)
+    """The training data's reference profile and validation rows go to ADAMANT_ARTIFACTS_URL with
+    the checkpoints: a scoring job on another host measures drift against the one and compares
+    models on the other."""
+    for path in (run_dir / REFERENCE_FILE, run_dir / HOLDOUT_FILE):
+        if not path.exists():
+            continue
+        try:
+            publish(settings, path)
+        except Exception as exc:  # the store's trouble, not the job's: scoring elsewhere goes without
+            log.warning("could not upload %s: %s", path.name, exc)
 
 
 def _fetch_latest_checkpoint(sessions, settings: Settings, job_id: str) -> None:  # type: ignore[no-untyped-def]

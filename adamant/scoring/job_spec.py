@@ -44,6 +44,13 @@ class ScoringRequest(SpecModel):
     )
     top_k: Int = Field(10, ge=1, le=1000, description="Recommenders given rows with only a user: items per user.")
     checkpoint: str = Field("best", min_length=1, max_length=40, description="`best` or a checkpoint id of the job.")
+    holdout_of: str | None = Field(
+        None,
+        min_length=1,
+        max_length=40,
+        description="Score only the rows that this training job held out for validation (the table must be the one it "
+        "trained on): two models compared on the same rows neither trained on.",
+    )
     name: str | None = Field(None, max_length=200)
     max_restarts: Int = Field(2, ge=0, le=10, description="Attempts after a lost worker before the job fails.")
 

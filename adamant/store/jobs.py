@@ -33,6 +33,7 @@ from adamant.store.exceptions import (
 )
 from adamant.store.models import JOB_KINDS, Job, JobEvent, Tenant, json_safe
 from adamant.store.states import ACTIVE, LEASED, TERMINAL, JobStatus, check_transition
+from adamant.store.webhooks import enqueue
 
 MAX_PAGE = 500
 FailureClass = Literal["user", "infrastructure"]
@@ -83,7 +84,15 @@ def _transition(
             job_id=job_id, seq=job.event_seq, from_status=expected, to_status=to, reason=reason, attempt=job.attempt
         )
     )
+    if to in TERMINAL:  # announced in the same transaction: never for a change that rolled back
+        enqueue(session, job.tenant_id, "job.finished", {"job": job_summary(job, reason)})
     return job
+
+
+def job_summary(job: Job, reason: str | None = None) -> dict[str, Any]:
+    """What a webhook says about a job: enough to act on without a second request."""
+    return {"id": job.id, "kind": job.kind, "name": job.name, "status": str(job.status), "parent_id": job.parent_id,
+            "best_metrics": job.best_metrics, "error": (job.error or {}).get("message"), "reason": reason}
 
 
 def _refusal(session: Session, job_id: str, expected: JobStatus, to: JobStatus, token: int | None) -> Exception:

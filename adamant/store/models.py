@@ -413,6 +413,7 @@ class RegisteredModel(Base):
     description: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[float] = mapped_column(Double, default=db_now())
     version_seq: Mapped[int] = mapped_column(Integer, default=0)  # the last version number handed out
+    policy: Mapped[dict[str, Any] | None] = mapped_column(JsonDocument)  # monitoring: adamant/model_policy.py
 
 
 class ModelVersion(Base):
@@ -459,3 +460,86 @@ class AliasEvent(Base):
     actor: Mapped[str] = mapped_column(String(100))  # "key:<first 8 characters>", or "admin", "local user"
     reason: Mapped[str | None] = mapped_column(Text)
     at: Mapped[float] = mapped_column(Double, default=db_now())
+
+
+class Webhook(Base):
+    """A tenant's HTTP endpoint for events (job ends, drift verdicts, promotions), signed with its secret."""
+
+    __tablename__ = "webhooks"
+    __table_args__ = (Index(None, "tenant_id"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("whk"))
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
+    url: Mapped[str] = mapped_column(String(2000))
+    secret: Mapped[str] = mapped_column(String(100))
+    events: Mapped[list[str]] = mapped_column(JsonDocument)  # event names, or ["*"]
+    created_at: Mapped[float] = mapped_column(Double, default=db_now())
+
+
+class WebhookDelivery(Base):
+    """The outbox: one event for one webhook, written in the transaction that made the event and
+    sent (and retried with backoff) by the service's background loop until delivered or given up."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (Index(None, "webhook_id", "created_at"), Index(None, "state", "next_at"))
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("dlv"))
+    webhook_id: Mapped[str] = mapped_column(ForeignKey("webhooks.id", ondelete="CASCADE"))
+    event: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(JsonDocument)
+    state: Mapped[str] = mapped_column(String(16), default="pending")  # pending, delivered, failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_at: Mapped[float] = mapped_column(Double, default=db_now())
+    last_status: Mapped[int | None] = mapped_column(Integer)  # the receiver's HTTP status
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[float] = mapped_column(Double, default=db_now())
+    delivered_at: Mapped[float | None] = mapped_column(Double)
+
+
+class Schedule(Base):
+    """A model's recurring batch scoring or retraining: a cron expression in a time zone, fired by
+    the service's background loop once per tick (the guarded UPDATE of next_run_at)."""
+
+    __tablename__ = "schedules"
+    __table_args__ = (CheckConstraint("kind IN ('score', 'retrain')", name="kind"), Index(None, "paused", "next_run_at"))
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("sch"))
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
+    model_id: Mapped[str] = mapped_column(ForeignKey("registered_models.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))
+    cron: Mapped[str] = mapped_column(String(100))
+    timezone: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str] = mapped_column(String(64))  # the alias (or version number) it scores or retrains
+    dataset: Mapped[dict[str, Any]] = mapped_column(JsonDocument)  # {ref, format, delimiter}
+    paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    next_run_at: Mapped[float] = mapped_column(Double)
+    last_run_at: Mapped[float | None] = mapped_column(Double)
+    last_run_id: Mapped[str | None] = mapped_column(String(40))
+    runs: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[float] = mapped_column(Double, default=db_now())
+
+
+class MonitorRun(Base):
+    """One pass of a model's monitoring policy: scoring, its drift verdict, a retraining, the
+    challenger's comparison with the champion on the same held-out rows and the decision."""
+
+    __tablename__ = "monitor_runs"
+    __table_args__ = (Index(None, "model_id", "created_at"), Index(None, "state"))
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("mrn"))
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
+    model_id: Mapped[str] = mapped_column(ForeignKey("registered_models.id", ondelete="CASCADE"))
+    schedule_id: Mapped[str | None] = mapped_column(String(40))
+    state: Mapped[str] = mapped_column(String(24))
+    champion_version: Mapped[int | None] = mapped_column(Integer)
+    scoring_job_id: Mapped[str | None] = mapped_column(String(40))
+    verdict: Mapped[str | None] = mapped_column(String(40))
+    findings: Mapped[dict[str, Any]] = mapped_column(JsonDocument, default=dict)  # drift, evaluation, triggers
+    retrain_job_id: Mapped[str | None] = mapped_column(String(40))
+    challenger_version: Mapped[int | None] = mapped_column(Integer)
+    comparison_jobs: Mapped[dict[str, Any]] = mapped_column(JsonDocument, default=dict)  # champion/challenger -> job id
+    comparison: Mapped[dict[str, Any] | None] = mapped_column(JsonDocument)
+    decision: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[float] = mapped_column(Double, default=db_now())
+    updated_at: Mapped[float] = mapped_column(Double, default=db_now(), onupdate=db_now())
+    finished_at: Mapped[float | None] = mapped_column(Double)

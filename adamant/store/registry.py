@@ -25,6 +25,7 @@ from adamant.store.exceptions import AlreadyExists, NotFound, RegistryConflict
 from adamant.store.jobs import get_job
 from adamant.store.models import AliasEvent, Checkpoint, Dataset, ModelAlias, ModelVersion, RegisteredModel, json_safe
 from adamant.store.states import JobStatus
+from adamant.store.webhooks import enqueue
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,99}$")  # a model's or an alias's name: safe in a URL path, no '@'
 SELECTOR = re.compile(r"^(?P<name>[^@]+)(@(?P<which>[^@]+))?$")
@@ -73,11 +74,18 @@ def list_models(session: Session, tenant_id: str) -> list[RegisteredModel]:
 
 def register_version(
     session: Session, tenant_id: str, name: str, job_id: str, *, checkpoint_id: str | None = None,
-    description: str | None = None,
+    description: str | None = None, reuse_existing: bool = False,
 ) -> ModelVersion:
-    """Register a succeeded training job's checkpoint (its best by default) as the model's next version."""
+    """Register a succeeded training job's checkpoint (its best by default) as the model's next
+    version. With `reuse_existing`, a version already registered from this job is returned instead
+    (decided under the model's row lock: the monitoring loop's replicas register a retrain once)."""
     with write_transaction(session):
         model = get_model(session, tenant_id, name, for_update=True)
+        if reuse_existing:
+            existing = session.scalars(select(ModelVersion).where(ModelVersion.model_id == model.id,
+                                                                  ModelVersion.job_id == job_id)).first()
+            if existing is not None:
+                return existing
         job = get_job(session, tenant_id, job_id)
         if job.kind != "train" or job.status != JobStatus.SUCCEEDED:
             raise RegistryConflict(f"job {job_id} is a {job.kind} job that is {job.status}; only a succeeded "
@@ -137,33 +145,45 @@ def set_alias(
     `check_expected`, only if the alias still points at `expected` (None: it does not exist yet):
     RegistryConflict otherwise, so two people promoting at once cannot both win unseen."""
     with write_transaction(session):
-        model = get_model(session, tenant_id, name)
-        if version is not None:
-            get_version(session, model, version)
-        current = session.get(ModelAlias, (model.id, alias), with_for_update=True, populate_existing=True)
-        before = current.version if current is not None else None
-        if check_expected and before != expected:
-            raise RegistryConflict(f"alias {alias!r} of {name!r} points at version {before}, not {expected}; "
-                                   "read it again and retry", "expected_version")
-        if version is None:
-            if current is None:
-                raise NotFound("alias", f"{name}@{alias}")
-            session.execute(delete(ModelAlias).where(ModelAlias.model_id == model.id, ModelAlias.alias == alias,
-                                                     ModelAlias.version == before))
-        elif current is None:
-            session.add(ModelAlias(model_id=model.id, alias=alias, version=version))
-        else:
-            moved = session.execute(update(ModelAlias).where(ModelAlias.model_id == model.id, ModelAlias.alias == alias,
-                                                             ModelAlias.version == before).values(version=version))
-            if moved.rowcount != 1:  # type: ignore[attr-defined]
-                raise RegistryConflict(f"alias {alias!r} of {name!r} moved meanwhile; retry", "expected_version")
-        event = AliasEvent(model_id=model.id, alias=alias, from_version=before, to_version=version, actor=actor, reason=reason)
-        session.add(event)
-        try:
-            session.flush()
-        except IntegrityError:  # the alias was created by another request since it was read
-            raise RegistryConflict(f"alias {alias!r} of {name!r} was set meanwhile; retry", "expected_version") from None
-        return event
+        return move_alias(session, tenant_id, name, alias, version, actor=actor, expected=expected,
+                          check_expected=check_expected, reason=reason)
+
+
+def move_alias(
+    session: Session, tenant_id: str, name: str, alias: str, version: int | None, *, actor: str,
+    expected: int | None = None, check_expected: bool = False, reason: str | None = None,
+) -> AliasEvent:
+    """set_alias inside the caller's transaction (no commit): the monitoring loop moves an alias
+    and records its decision atomically."""
+    model = get_model(session, tenant_id, name)
+    if version is not None:
+        get_version(session, model, version)
+    current = session.get(ModelAlias, (model.id, alias), with_for_update=True, populate_existing=True)
+    before = current.version if current is not None else None
+    if check_expected and before != expected:
+        raise RegistryConflict(f"alias {alias!r} of {name!r} points at version {before}, not {expected}; "
+                               "read it again and retry", "expected_version")
+    if version is None:
+        if current is None:
+            raise NotFound("alias", f"{name}@{alias}")
+        session.execute(delete(ModelAlias).where(ModelAlias.model_id == model.id, ModelAlias.alias == alias,
+                                                 ModelAlias.version == before))
+    elif current is None:
+        session.add(ModelAlias(model_id=model.id, alias=alias, version=version))
+    else:
+        moved = session.execute(update(ModelAlias).where(ModelAlias.model_id == model.id, ModelAlias.alias == alias,
+                                                         ModelAlias.version == before).values(version=version))
+        if moved.rowcount != 1:  # type: ignore[attr-defined]
+            raise RegistryConflict(f"alias {alias!r} of {name!r} moved meanwhile; retry", "expected_version")
+    event = AliasEvent(model_id=model.id, alias=alias, from_version=before, to_version=version, actor=actor, reason=reason)
+    session.add(event)
+    enqueue(session, tenant_id, "model.alias_moved", {"model": name, "alias": alias, "from_version": before,
+                                                      "to_version": version, "actor": actor, "reason": reason})
+    try:
+        session.flush()
+    except IntegrityError:  # the alias was created by another request since it was read
+        raise RegistryConflict(f"alias {alias!r} of {name!r} was set meanwhile; retry", "expected_version") from None
+    return event
 
 
 def alias_events(session: Session, model: RegisteredModel, limit: int = 200) -> list[AliasEvent]:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool
 
 from adamant.datasets.resolve import normalise_object_prefix
 from adamant.exceptions import DatasetError
+from adamant.scoring.job_spec import ScoringDataset, ScoringRequest
 from adamant.spec import CellValue, Float, Int, Task
 
 
@@ -402,3 +403,129 @@ class ModelPredictResponse(Out):
     job_id: str
     checkpoint_step: int
     predictions: list[dict[str, Any]]
+
+
+VersionSelector = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$", description="an alias, or a version number")]
+
+
+class ModelScoringRequest(ScoringRequest):
+    """Batch scoring by name: the table scored with the version `version` names now."""
+
+    version: VersionSelector = "production"
+
+
+class PolicyIn(BaseModel):
+    """A model's monitoring policy (adamant/monitoring/policy.py): when a scheduled scoring
+    triggers a retraining, and when the retrained challenger replaces the champion."""
+
+    model_config = ConfigDict(extra="forbid")
+    alias: AliasName = Field("production", description="the champion's alias, watched and promoted")
+    retrain_on: Literal["retrain recommended", "monitor", "never"] = Field(
+        "retrain recommended", description="the drift verdict of a scheduled scoring that triggers a retraining")
+    max_metric_drop: Float | None = Field(None, ge=0, description="on labelled rows: retrain when the metric "
+                                          "(AUC, accuracy, RMSE) is worse than the champion's validation value by more than this")
+    retrain_dataset: ScoringDataset | None = Field(None, description="the newest data to retrain on; default: the scored table")
+    margin: Float = Field(0.0, ge=0, le=1, description="how much better on the same held-out rows a challenger must be")
+    approval: Literal["auto", "manual"] = Field("auto", description="manual: a winning challenger waits for "
+                                                "POST /v1/models/{name}/monitor-runs/{id}/approve")
+
+
+class PolicyOut(Out):
+    alias: str
+    retrain_on: str
+    max_metric_drop: float | None
+    retrain_dataset: dict[str, Any] | None
+    margin: float
+    approval: str
+
+
+class ScheduleIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["score", "retrain"] = Field("score", description="score: a scoring with the policy after it; "
+                                              "retrain: a retraining, compared and promoted as the policy says")
+    cron: str = Field(..., min_length=9, max_length=100, examples=["0 2 * * *"],
+                      description="five fields: minute hour day-of-month month day-of-week")
+    timezone: str = Field("UTC", min_length=1, max_length=64, examples=["Europe/Paris"])
+    target: VersionSelector = Field("production", description="the alias (or version) it scores or retrains")
+    dataset: ScoringDataset
+
+
+class ScheduleOut(Out):
+    id: str
+    model: str
+    kind: str
+    cron: str
+    timezone: str
+    target: str
+    dataset: dict[str, Any]
+    paused: bool
+    next_run_at: str | None
+    last_run_at: str | None
+    last_run_id: str | None
+    runs: int
+    created_at: str
+
+
+class SchedulePatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    paused: StrictBool
+
+
+class MonitorRunIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["score", "retrain"] = "score"
+    target: VersionSelector = "production"
+    dataset: ScoringDataset
+
+
+class MonitorRunOut(Out):
+    id: str
+    model: str
+    schedule_id: str | None
+    state: str
+    champion_version: int | None
+    challenger_version: int | None
+    scoring_job_id: str | None
+    retrain_job_id: str | None
+    comparison_jobs: dict[str, str]
+    verdict: str | None
+    findings: dict[str, Any]
+    comparison: dict[str, Any] | None
+    decision: str | None
+    created_at: str
+    finished_at: str | None
+
+
+class ApprovalIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    approve: StrictBool
+
+
+WebhookEvent = Literal["job.finished", "model.alias_moved", "model.drift", "model.decision", "*"]
+
+
+class WebhookIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    url: str = Field(..., min_length=8, max_length=2000, examples=["https://crm.example.com/hooks/adamant"])
+    events: list[WebhookEvent] = Field(["*"], min_length=1, max_length=10)
+
+
+class WebhookOut(Out):
+    id: str
+    url: str
+    events: list[str]
+    secret: str | None = Field(None, description="shown once, when the webhook is created: verify Adamant-Signature with it")
+    created_at: str
+
+
+class DeliveryOut(Out):
+    id: str
+    event: str
+    state: str
+    attempts: int
+    last_status: int | None
+    last_error: str | None
+    next_at: str | None
+    created_at: str
+    delivered_at: str | None
+    payload: dict[str, Any]

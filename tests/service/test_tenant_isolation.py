@@ -27,6 +27,12 @@ BODIES = {
     "/v1/tenants/{tenant_id}": {"max_concurrent_jobs": 1000},
     "/v1/models/{name}/predict": {"rows": [{"age": 40}]},
     "/v1/models/{name}/aliases/{alias}": {"version": 1},
+    "/v1/models/{name}/predictions": {"dataset": {"ref": "builtin:bank-marketing"}},
+    "/v1/models/{name}/policy": {},
+    "/v1/models/{name}/schedules": {"cron": "0 2 * * *", "dataset": {"ref": "builtin:bank-marketing"}},
+    "/v1/models/{name}/monitor-runs": {"dataset": {"ref": "builtin:bank-marketing"}},
+    "/v1/models/{name}/monitor-runs/{run_id}/approve": {"approve": True},
+    "/v1/schedules/{schedule_id}": {"paused": True},
 }
 SHARED = {"/v1/datasets/builtin/{name}"}  # the built-in catalogue is the same for every tenant
 # a tenant's key is refused outright (403), whoever's id it names
@@ -41,6 +47,7 @@ def test_no_route_lets_a_tenant_reach_another_tenants_things(stack: Stack) -> No
     b_key = create_tenant(stack, f"iso-b-{os.getpid()}")
     with stack.client(a_key) as a:
         dataset = a.post("/v1/datasets", files={"file": ("t.csv", b"x,y\n1,0\n2,1\n3,0\n4,1\n", "text/csv")}).json()
+        hook = a.post("/v1/webhooks", json={"url": "http://192.0.32.10/hook", "events": ["*"]}).json()  # a public address
         job = a.post("/v1/jobs", json=SPEC).json()
         wait_for_status(a, job["id"], {"succeeded"})
         checkpoint = a.get(f"/v1/jobs/{job['id']}/checkpoints").json()["checkpoints"][0]
@@ -55,6 +62,10 @@ def test_no_route_lets_a_tenant_reach_another_tenants_things(stack: Stack) -> No
         assert a.post("/v1/models", json={"name": "iso-model", "task": SPEC["task"]}).status_code == 201
         assert a.post("/v1/models/iso-model/versions", json={"job_id": job["id"]}).status_code == 201
         assert a.put("/v1/models/iso-model/aliases/production", json={"version": 1}).status_code == 200
+        run = a.post("/v1/models/iso-model/monitor-runs", json=BODIES["/v1/models/{name}/monitor-runs"]).json()
+        schedule = a.post("/v1/models/iso-model/schedules", json=BODIES["/v1/models/{name}/schedules"]).json()
+        ids |= {"run_id": run["id"], "schedule_id": schedule["id"], "webhook_id": hook["id"],
+                "delivery_id": a.get(f"/v1/webhooks/{hook['id']}/deliveries").json()[0]["id"]}
         bodies = {**BODIES, "/v1/models/{name}/versions": {"job_id": job["id"]}}
         schema = a.get("/openapi.json").json()
     names_too = {**ids, "name": "iso-model", "alias": "production", "version": "1"}  # not ids: "1" is in any text

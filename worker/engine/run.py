@@ -38,6 +38,7 @@ from adamant.datasets import load_dataset, resolve_reference
 from adamant.datasets.resolve import ObjectReference, download_object, object_parquet_rows, object_version
 from adamant.exceptions import DatasetError
 from adamant.model_size import check_model_size, prepared_shape
+from adamant.monitoring.holdout import write_holdout
 from adamant.monitoring.profile import reference_profile, score_profile
 from adamant.monitoring.reference import write_reference
 from adamant.preparation import PreparedData, PreparedDataCache, PreparedRows, prepare_training_data
@@ -410,6 +411,7 @@ def run_training(
                          max_memory_bytes=max_memory_bytes if max_memory_bytes is not None else 2**63)
     setup = build_setup(spec, data, init_from=init_from, frame=prepared.frame)
     reporter.log(f"device: {setup.device}; model: {sum(p.numel() for p in setup.model.parameters())} parameters")
+    write_holdout(run_dir, data.val_rows, len(data.train_rows) + len(data.val_rows))  # the split covers every row
     result = train(setup, run_dir, reporter, resume=resume)
     if result.stop_reason != "cancelled":
         save_reference(run_dir, prepared, result.best_checkpoint or latest_valid_checkpoint(run_dir), reporter)

@@ -3,25 +3,33 @@ trail, and predictions by name (adamant/store/registry.py holds the rules)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response, status
+from typing import Annotated
 
+from fastapi import APIRouter, Header, Request, Response, status
+
+from adamant.scoring.job_spec import ScoringRequest
+from adamant.store import jobs as store_jobs
 from adamant.store import registry
 from adamant.store.models import AliasEvent, ModelVersion, RegisteredModel
-from service.api.deps import CallerDep, SessionDep, SettingsDep, presented_key
+from service.api.deps import CallerDep, CeleryDep, SessionDep, SettingsDep, presented_key
 from service.api.routes.predict import predict_with
 from service.api.schemas import (
     AliasEventOut,
     AliasIn,
     AliasName,
+    JobOut,
     ModelDetail,
     ModelIn,
     ModelOut,
     ModelPredictRequest,
     ModelPredictResponse,
+    ModelScoringRequest,
     VersionIn,
     VersionOut,
     iso,
 )
+from service.api.views import creation_event, job_view
+from service.scoring_jobs import submit_scoring_job
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 
@@ -126,3 +134,22 @@ def predict(name: str, body: ModelPredictRequest, caller: CallerDep, session: Se
     predictions = predict_with(request, settings, served.checkpoint, body.rows, body.top_k)
     return ModelPredictResponse(model=served.model.name, version=served.version.version, alias=served.alias,
                                 job_id=served.version.job_id, checkpoint_step=served.checkpoint.step, predictions=predictions)
+
+
+@router.post("/{name}/predictions", status_code=status.HTTP_202_ACCEPTED, response_model=JobOut)
+def score_table(
+    name: str, body: ModelScoringRequest, caller: CallerDep, session: SessionDep, settings: SettingsDep, celery: CeleryDep,
+    response: Response, idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)] = None,
+) -> JobOut:
+    """Batch scoring by name: a scoring job of the version `version` names now (`production` by
+    default), as POST /v1/jobs/{id}/predictions with that version's job and checkpoint."""
+    served = registry.resolve(session, caller.tenant_id, f"{name}@{body.version}")
+    request = ScoringRequest(**{**body.model_dump(exclude={"version"}), "checkpoint": served.checkpoint.id,
+                                "name": body.name or f"score {served.model.name}@{served.version.version}"})
+    job, created = submit_scoring_job(session, celery, settings, caller, served.version.job_id, request,
+                                      idempotency_key=idempotency_key)
+    response.headers["Location"] = f"/v1/jobs/{job.id}"
+    if not created:
+        response.headers["Idempotent-Replayed"] = "true"
+        return job_view(job, store_jobs.job_events(session, job.id))
+    return job_view(job, [creation_event(job)])
