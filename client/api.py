@@ -277,6 +277,33 @@ class AdamantClient:
         body = {"rows": list(rows), "top_k": top_k, "version": version}
         return self._request("POST", f"/v1/models/{name}/predict", json=body).json()
 
+    def score_model(self, name: str, dataset_ref: str, *, version: str = "production") -> dict[str, Any]:
+        """A scoring job of the version an alias names now, over a whole table."""
+        return self._request("POST", f"/v1/models/{name}/predictions", idempotent=False,
+                             json={"dataset": {"ref": dataset_ref}, "version": version}).json()
+
+    def get_policy(self, name: str) -> dict[str, Any]:
+        return self._request("GET", f"/v1/models/{name}/policy").json()
+
+    def set_policy(self, name: str, policy: dict[str, Any]) -> dict[str, Any]:
+        return self._request("PUT", f"/v1/models/{name}/policy", json=policy).json()
+
+    def create_schedule(self, name: str, schedule: dict[str, Any]) -> dict[str, Any]:
+        """Not retried once sent: a retry could create it twice."""
+        return self._request("POST", f"/v1/models/{name}/schedules", idempotent=False, json=schedule).json()
+
+    def list_schedules(self, name: str) -> list[dict[str, Any]]:
+        return self._request("GET", f"/v1/models/{name}/schedules").json()
+
+    def pause_schedule(self, schedule_id: str, paused: bool) -> dict[str, Any]:
+        return self._request("PATCH", f"/v1/schedules/{schedule_id}", json={"paused": paused}).json()
+
+    def monitor_runs(self, name: str) -> list[dict[str, Any]]:
+        return self._request("GET", f"/v1/models/{name}/monitor-runs").json()
+
+    def approve_run(self, name: str, run_id: str, approve: bool) -> dict[str, Any]:
+        return self._request("POST", f"/v1/models/{name}/monitor-runs/{run_id}/approve", json={"approve": approve}).json()
+
     # --- transport --------------------------------------------------------------------------
 
     def _paged(self, path: str, key: str, params: dict[str, Any]) -> Iterator[dict[str, Any]]:

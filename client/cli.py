@@ -34,6 +34,8 @@ from client.display import (
     metrics_table,
     models_table,
     number,
+    runs_table,
+    schedules_table,
     size,
     versions_table,
 )
@@ -324,6 +326,91 @@ def models_predict(
         raise fail(f"{rows}: not a JSON list of rows ({exc})") from None
     with service() as adamant:
         print_json(adamant.predict_model(name, loaded, version=version))
+
+
+@models_app.command("score")
+def models_score(name: str = typer.Argument(...), dataset: str = typer.Argument(..., help="The table's reference."),
+                 version: str = typer.Option("production", "--version", help="An alias or a version number.")) -> None:
+    """Batch-score a table with the version an alias names now; prints the scoring job's id."""
+    with service() as adamant:
+        print(adamant.score_model(name, dataset, version=version)["id"])
+
+
+@models_app.command("policy")
+def models_policy(
+    name: str = typer.Argument(...),
+    retrain_on: str | None = typer.Option(None, "--retrain-on", help="'retrain recommended', 'monitor' or 'never'."),
+    margin: float | None = typer.Option(None, "--margin", help="How much better a challenger must be to be promoted."),
+    approval: str | None = typer.Option(None, "--approval", help="'auto' or 'manual'."),
+    max_metric_drop: float | None = typer.Option(None, "--max-metric-drop", help="On labelled rows: retrain past this drop."),
+    retrain_dataset: str | None = typer.Option(None, "--retrain-dataset", help="The newest data to retrain on."),
+) -> None:
+    """Show the model's monitoring policy; with options, change those fields and keep the rest."""
+    changes: dict[str, Any] = {"retrain_on": retrain_on, "margin": margin, "approval": approval,
+                               "max_metric_drop": max_metric_drop,
+                               "retrain_dataset": {"ref": retrain_dataset} if retrain_dataset else None}
+    with service() as adamant:
+        policy = adamant.get_policy(name)
+        if any(value is not None for value in changes.values()):
+            policy = adamant.set_policy(name, {**policy, **{k: v for k, v in changes.items() if v is not None}})
+    print_json(policy)
+
+
+@models_app.command("schedule")
+def models_schedule(
+    name: str = typer.Argument(...),
+    cron: str = typer.Option(..., "--cron", help="Five fields: minute hour day month weekday, e.g. '0 2 * * *'."),
+    dataset: str = typer.Option(..., "--dataset", help="The table each tick scores (or retrains on)."),
+    timezone: str = typer.Option("UTC", "--timezone", help="An IANA time zone, e.g. Europe/Paris."),
+    kind: str = typer.Option("score", "--kind", help="'score' (then the policy) or 'retrain'."),
+    target: str = typer.Option("production", "--target", help="The alias it scores or retrains."),
+) -> None:
+    """Schedule a recurring scoring or retraining of the model; prints its id and next run."""
+    with service() as adamant:
+        created = adamant.create_schedule(name, {"cron": cron, "timezone": timezone, "kind": kind, "target": target,
+                                                 "dataset": {"ref": dataset}})
+    print(created["id"])
+    err.print(f"next run {created['next_run_at']}")
+
+
+@models_app.command("schedules")
+def models_schedules(name: str = typer.Argument(...), as_json: bool = JsonOption) -> None:
+    """The model's schedules with their next run."""
+    with service() as adamant:
+        schedules = adamant.list_schedules(name)
+    if as_json:
+        print_json(schedules)
+    else:
+        out.print(schedules_table(schedules))
+
+
+@models_app.command("pause")
+def models_pause(schedule_id: str = typer.Argument(...),
+                 resume: bool = typer.Option(False, "--resume", help="Resume from the next tick instead.")) -> None:
+    """Pause a schedule (or, with --resume, resume it from the next tick after now)."""
+    with service() as adamant:
+        schedule = adamant.pause_schedule(schedule_id, not resume)
+    out.print(f"{schedule['id']}: " + ("paused" if schedule["paused"] else f"next run {schedule['next_run_at']}"))
+
+
+@models_app.command("runs")
+def models_runs(name: str = typer.Argument(...), as_json: bool = JsonOption) -> None:
+    """The model's monitoring runs, newest first: verdict, retraining, comparison, decision."""
+    with service() as adamant:
+        runs = adamant.monitor_runs(name)
+    if as_json:
+        print_json(runs)
+    else:
+        out.print(runs_table(runs))
+
+
+@models_app.command("approve")
+def models_approve(name: str = typer.Argument(...), run_id: str = typer.Argument(..., metavar="RUN"),
+                   reject: bool = typer.Option(False, "--reject", help="Keep the challenger as a candidate instead.")) -> None:
+    """Promote (or --reject) the challenger of a monitoring run awaiting approval."""
+    with service() as adamant:
+        run = adamant.approve_run(name, run_id, not reject)
+    out.print(f"{run['id']}: {run['state']}: {escape(run['decision'] or '')}")
 
 
 # --- the service: jobs -----------------------------------------------------------------------

@@ -222,3 +222,23 @@ def versions_table(model: dict[str, Any]) -> Table:
         table.add_row(str(v["version"]), escape(", ".join(v["aliases"])), v["job_id"], str(v["checkpoint_step"]),
                       shown, escape(v["dataset_ref"]), v["created_at"])
     return table
+
+
+def schedules_table(schedules: list[dict[str, Any]]) -> Table:
+    table = Table()
+    for column in ("id", "kind", "cron", "time zone", "target", "dataset", "next run", "runs"):
+        table.add_column(column)
+    for s in schedules:
+        table.add_row(s["id"], s["kind"], escape(s["cron"]), s["timezone"], escape(s["target"]), escape(s["dataset"]["ref"]),
+                      "paused" if s["paused"] else (s["next_run_at"] or "-"), str(s["runs"]))
+    return table
+
+
+def runs_table(runs: list[dict[str, Any]]) -> Table:
+    table = Table()
+    for column in ("run", "started", "state", "verdict", "champion", "challenger", "decision"):
+        table.add_column(column)
+    for r in runs:
+        table.add_row(r["id"], r["created_at"], r["state"], r["verdict"] or "-", str(r["champion_version"] or "-"),
+                      str(r["challenger_version"] or "-"), escape(r["decision"] or ""))
+    return table

@@ -281,3 +281,37 @@ def test_models_register_alias_and_predict_by_name(adamant: Cli, followed: tuple
     assert served["version"] == 2 and served["alias"] == "production" and len(served["predictions"]) == 1
     history = adamant("models", "history", "spend")
     assert "production: none -> 2" in history.stdout and "first release" in history.stdout
+
+
+def test_models_score_policy_schedules_and_runs_from_the_command_line(
+    adamant: Cli, followed: tuple[str, subprocess.CompletedProcess[str]]
+) -> None:
+    job_id, _ = followed
+    assert adamant("models", "create", "spend-nightly", "--task", "regression").returncode == 0
+    assert adamant("models", "register", "spend-nightly", job_id).returncode == 0
+    assert adamant("models", "alias", "spend-nightly", "production", "1").returncode == 0
+    ref = json.loads(adamant("models", "show", "spend-nightly", "--json").stdout)["versions"][0]["dataset_ref"]
+
+    scored = adamant("models", "score", "spend-nightly", ref)
+    assert scored.returncode == 0, scored.stderr
+    with adamant.stack.client(adamant.key) as client:
+        job = wait_for_status(client, scored.stdout.strip(), {"succeeded", "failed"}, timeout=120)
+    assert job["kind"] == "score" and job["parent_id"] == job_id and job["status"] == "succeeded"
+
+    policy = json.loads(adamant("models", "policy", "spend-nightly", "--retrain-on", "never", "--margin", "0.5").stdout)
+    assert (policy["retrain_on"], policy["margin"], policy["approval"]) == ("never", 0.5, "auto")
+    assert json.loads(adamant("models", "policy", "spend-nightly").stdout) == policy  # shown, unchanged
+
+    created = adamant("models", "schedule", "spend-nightly", "--cron", "0 2 * * *", "--timezone", "Europe/Paris", "--dataset", ref)
+    assert created.returncode == 0 and "next run" in created.stderr, created.stderr
+    schedule_id = created.stdout.strip()
+    listed = adamant("models", "schedules", "spend-nightly")
+    assert schedule_id in listed.stdout and "Europe/Paris" in listed.stdout, listed.stdout
+    assert "paused" in adamant("models", "pause", schedule_id).stdout
+    assert "next run" in adamant("models", "pause", schedule_id, "--resume").stdout
+    bad = adamant("models", "schedule", "spend-nightly", "--cron", "at two every night", "--dataset", ref)
+    assert bad.returncode == 2 and "cron" in bad.stderr
+
+    assert json.loads(adamant("models", "runs", "spend-nightly", "--json").stdout) == []
+    missing = adamant("models", "approve", "spend-nightly", "mrn_0000")
+    assert missing.returncode == 2 and "not found" in missing.stderr
