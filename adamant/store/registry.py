@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
@@ -23,7 +22,16 @@ from adamant.store.checkpoints import best_checkpoint, get_checkpoint
 from adamant.store.db import translated_errors, write_transaction
 from adamant.store.exceptions import AlreadyExists, NotFound, RegistryConflict
 from adamant.store.jobs import get_job
-from adamant.store.models import AliasEvent, Checkpoint, Dataset, ModelAlias, ModelVersion, RegisteredModel, json_safe
+from adamant.store.models import (
+    AliasEvent,
+    Checkpoint,
+    Dataset,
+    Job,
+    ModelAlias,
+    ModelVersion,
+    RegisteredModel,
+    json_safe,
+)
 from adamant.store.states import JobStatus
 from adamant.store.webhooks import enqueue
 
@@ -100,7 +108,7 @@ def register_version(
         version = ModelVersion(
             model_id=model.id, version=model.version_seq, job_id=job_id, checkpoint_id=checkpoint.id,
             checkpoint_step=checkpoint.step, manifest_sha256=checkpoint.sha256, spec=job.spec,
-            dataset_ref=job.spec["dataset"]["ref"], dataset_sha256=_dataset_sha256(session, tenant_id, job.spec),
+            dataset_ref=job.spec["dataset"]["ref"], dataset_sha256=_dataset_sha256(session, tenant_id, job),
             metrics=json_safe(checkpoint.metrics or job.best_metrics or {}), description=description,
         )
         session.add(version)
@@ -108,13 +116,16 @@ def register_version(
         return version
 
 
-def _dataset_sha256(session: Session, tenant_id: str, spec: dict[str, Any]) -> str | None:
-    """An uploaded dataset's sha256 (dataset:<id>); None for a reference the service does not hash."""
-    ref = str(spec["dataset"]["ref"])
-    if not ref.startswith("dataset:"):
-        return None
-    dataset = session.get(Dataset, ref.removeprefix("dataset:"))
-    return dataset.sha256 if dataset is not None and dataset.tenant_id == tenant_id else None
+def _dataset_sha256(session: Session, tenant_id: str, job: Job) -> str | None:
+    """An upload's sha256 (dataset:<id>), else what the trainer recorded of the bytes it read
+    (a file's sha256, or of a built-in table's or an object's identity); None if neither."""
+    ref = str(job.spec["dataset"]["ref"])
+    if ref.startswith("dataset:"):
+        dataset = session.get(Dataset, ref.removeprefix("dataset:"))
+        if dataset is not None and dataset.tenant_id == tenant_id:
+            return dataset.sha256
+    recorded = ((job.result or {}).get("summary") or {}).get("dataset") or {}
+    return recorded.get("sha256")
 
 
 def list_versions(session: Session, model: RegisteredModel) -> list[ModelVersion]:

@@ -7,6 +7,7 @@ every webhook's signature; both API processes sweep, and each tick fires once.""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Iterator
@@ -141,6 +142,9 @@ def check_the_run(client: httpx.Client, run: dict[str, Any], table: pd.DataFrame
 
     model = client.get("/v1/models/churn").json()
     assert [v["version"] for v in model["versions"]] == [1, 2] and run["challenger_version"] == 2
+    older_csv = Path(run["findings"]["dataset"]["ref"].removeprefix("file:"))
+    assert model["versions"][1]["dataset_sha256"] == hashlib.sha256(older_csv.read_bytes()).hexdigest()  # the bytes read
+    assert model["versions"][0]["dataset_sha256"]  # a built-in table: the sha256 of its files' identity
     wins = comparison["challenger"] - comparison["champion"] > comparison["margin"]
     assert run["state"] == ("promoted" if wins else "candidate")
     assert model["aliases"]["production"] == (2 if wins else 1)

@@ -42,7 +42,7 @@ from adamant.monitoring.holdout import write_holdout
 from adamant.monitoring.profile import reference_profile, score_profile
 from adamant.monitoring.reference import write_reference
 from adamant.preparation import PreparedData, PreparedDataCache, PreparedRows, prepare_training_data
-from adamant.preparation.cache import NotCacheable, preparation_key
+from adamant.preparation.cache import NotCacheable, dataset_identity, preparation_key
 from adamant.preparation.mapped import release_pages
 from adamant.preparation.preprocessing import EMBED_MIN_ROWS, EmbeddedFeature
 from adamant.preparation.streamed import STREAMED_TASKS, prepare_streamed, streams
@@ -69,6 +69,7 @@ class TrainingData:
     reference_features: dict[str, Any] | None = None
     reference_error: str | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+    dataset_sha256: str | None = None  # what the table's bytes were (prepare_for_training)
 
 
 class DataPhase:
@@ -170,7 +171,25 @@ def prepare_for_training(
     (ETag or md5 and size: a cache hit never copies it) or else by the copy's sha256."""
     sources: dict[str, Any] = {"file_roots": file_roots, "uploads": uploads, "object_prefixes": object_prefixes}
     with streamed_table(spec, stream_from_rows=stream_from_rows, **sources) as streamed:
-        return _prepare_for_training(spec, reporter, streamed, sources, cache)
+        prepared = _prepare_for_training(spec, reporter, streamed, sources, cache)
+        prepared.dataset_sha256 = _dataset_sha256(spec, streamed, file_roots, uploads, cache)
+        return prepared
+
+
+def _dataset_sha256(spec: JobSpec, streamed: StreamedTable | None, file_roots: list[Path],
+                    uploads: Callable[[str], Path] | None, cache: PreparedDataCache | None) -> str | None:
+    """What the table's bytes were, as the registry records with a version: a file's sha256 (read
+    from the cache's record of it: no second read), else the sha256 of the identity the cache
+    keyed it by (a built-in table's files, an object's version in its store). None without a
+    cache, rather than reading a large table once more for it."""
+    identity: dict[str, Any] | None = None
+    if streamed is not None and streamed.identity:
+        identity = {"object": streamed.identity}
+    elif cache is not None:
+        identity = dataset_identity(spec, file_roots=file_roots, uploads=uploads, hashes=cache.hashes)
+    if identity is None:
+        return None
+    return str(identity.get("file_sha256") or hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest())
 
 
 def _prepare_for_training(
@@ -413,6 +432,7 @@ def run_training(
     reporter.log(f"device: {setup.device}; model: {sum(p.numel() for p in setup.model.parameters())} parameters")
     write_holdout(run_dir, data.val_rows, len(data.train_rows) + len(data.val_rows))  # the split covers every row
     result = train(setup, run_dir, reporter, resume=resume)
+    result.summary["dataset"] = {"ref": spec.dataset.ref, "sha256": prepared.dataset_sha256}
     if result.stop_reason != "cancelled":
         save_reference(run_dir, prepared, result.best_checkpoint or latest_valid_checkpoint(run_dir), reporter)
     (run_dir / "result.json").write_text(json.dumps(_jsonable(asdict(result)), indent=2))
