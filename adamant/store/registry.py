@@ -174,6 +174,9 @@ def move_alias(
     if check_expected and before != expected:
         raise RegistryConflict(f"alias {alias!r} of {name!r} points at version {before}, not {expected}; "
                                "read it again and retry", "expected_version")
+    if version is not None and version == before:  # already there: nothing moved, nothing to record or announce
+        return AliasEvent(model_id=model.id, alias=alias, from_version=before, to_version=version, actor=actor,
+                          reason="unchanged", at=current.updated_at if current is not None else None)
     if version is None:
         if current is None:
             raise NotFound("alias", f"{name}@{alias}")

@@ -482,6 +482,9 @@ class MonitorRunOut(Out):
     id: str
     model: str
     schedule_id: str | None
+    kind: str  # score: a scoring, then the policy; retrain: straight to a retraining
+    target: str  # the alias (or version) it scored or retrained
+    dataset: dict[str, Any]  # the table it scored (or retrained on)
     state: str
     champion_version: int | None
     challenger_version: int | None

@@ -10,8 +10,6 @@ it; the long job to cancel comes last, when the worker's slots are free again.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,16 +17,11 @@ from typing import Any
 
 import pytest
 
-from support.stack import REPO, Stack, create_tenant
+from support.browser import PHONE, SCREENSHOTS, close, horizontal_overflow, open_page, wait_until
+from support.stack import Stack, create_tenant
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-# The browser tests always take their screenshots; they replace the README's only when asked
-# (ADAMANT_UPDATE_SCREENSHOTS=1), so a test run leaves the checkout as it found it.
-SCREENSHOTS = (REPO / "docs" / "screenshots") if os.environ.get("ADAMANT_UPDATE_SCREENSHOTS") == "1" else (
-    Path(tempfile.gettempdir()) / "adamant-screenshots")
-DESKTOP = {"width": 1280, "height": 900}
-PHONE = {"width": 390, "height": 844}
 SMALL_BASE = {  # a regression on built-in cdnow-spend: small, so a trial takes seconds
     "task": "regression",
     "dataset": {"ref": "builtin:cdnow-spend", "target": "future_spend", "id_column": "customer_id"},
@@ -39,47 +32,16 @@ SMALL_BASE = {  # a regression on built-in cdnow-spend: small, so a trial takes 
 state: dict[str, Any] = {}  # what a test hands the ones after it (job ids, parents)
 
 
-def open_page(browser, stack: Stack, key: str | None, route: str = "", *, viewport=DESKTOP, poll_scale: float | None = None):  # type: ignore[no-untyped-def]
-    """A fresh browser context signed in (the key put in sessionStorage, as the sign-in form does)."""
-    context = browser.new_context(viewport=viewport, accept_downloads=True)
-    script = ""
-    if key:
-        script += f"sessionStorage.setItem('adamant.apiKey', {json.dumps(key)});"
-    if poll_scale:
-        script += f"sessionStorage.setItem('adamant.pollScale', '{poll_scale}');"
-    if script:
-        context.add_init_script(script)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto(f"{stack.base_url}/{route}")
-    page.errors = errors  # type: ignore[attr-defined]
-    return page
 
 
-def close(page) -> None:  # type: ignore[no-untyped-def]
-    errors = page.errors
-    page.context.close()
-    assert not errors, errors
 
 
-def horizontal_overflow(page) -> int:  # type: ignore[no-untyped-def]
-    """How many pixels the page is wider than the window (0: no horizontal scrolling)."""
-    return page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
 
 
 def chart_points(page) -> int:  # type: ignore[no-untyped-def]
     return int(page.locator("#charts").get_attribute("data-points") or 0)
 
 
-def wait_until(page, predicate, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
-    """Waiting inside Playwright (not time.sleep), so the page's events keep arriving."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        page.wait_for_timeout(100)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 @pytest.fixture(scope="module")

@@ -134,6 +134,9 @@ def check_the_run(client: httpx.Client, run: dict[str, Any], table: pd.DataFrame
     assert {r["dataset"]["holdout_of"] for r in reports.values()} == {run["retrain_job_id"]}
     rows = {r["evaluation"]["labelled_rows"] for r in reports.values()}
     assert len(rows) == 1 and abs(rows.pop() - 0.2 * len(table)) <= 2  # its 20% validation rows
+    elsewhere = client.post(f"/v1/jobs/{run['retrain_job_id']}/predictions",
+                            json={"dataset": {"ref": "builtin:bank-marketing"}, "holdout_of": run["retrain_job_id"]})
+    assert elsewhere.status_code == 422 and elsewhere.json()["errors"][0]["path"] == "holdout_of"  # not the table it split
     comparison = run["comparison"]
     for role in ("champion", "challenger"):
         scored = client.get(f"/v1/jobs/{run['comparison_jobs'][role]}").json()

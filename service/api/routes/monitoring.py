@@ -42,7 +42,9 @@ def schedule_view(schedule: Schedule, model_name: str) -> ScheduleOut:
 
 
 def run_view(run: MonitorRun, model_name: str) -> MonitorRunOut:
-    return MonitorRunOut(id=run.id, model=model_name, schedule_id=run.schedule_id, state=run.state,
+    findings = run.findings or {}
+    return MonitorRunOut(id=run.id, model=model_name, schedule_id=run.schedule_id, kind=findings.get("kind", "score"),
+                         target=findings.get("target", ""), dataset=findings.get("dataset") or {}, state=run.state,
                          champion_version=run.champion_version, challenger_version=run.challenger_version,
                          scoring_job_id=run.scoring_job_id, retrain_job_id=run.retrain_job_id,
                          comparison_jobs=run.comparison_jobs or {}, verdict=run.verdict, findings=run.findings or {},

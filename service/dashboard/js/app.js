@@ -6,6 +6,7 @@ import * as comparisons from "./pages/comparisons.js";
 import * as datasets from "./pages/datasets.js";
 import * as job from "./pages/job.js";
 import * as jobs from "./pages/jobs.js";
+import * as models from "./pages/models.js";
 import * as signin from "./pages/signin.js";
 import * as submit from "./pages/submit.js";
 import * as sweeps from "./pages/sweeps.js";
@@ -21,6 +22,8 @@ const ROUTES = [
   [/^#\/sweeps$/, sweeps, "sweeps"],
   [/^#\/comparisons\/([^/]+)$/, comparisons, "comparisons"],
   [/^#\/comparisons$/, comparisons, "comparisons"],
+  [/^#\/models\/([^/]+)$/, models, "models"],
+  [/^#\/models$/, models, "models"],
 ];
 
 let leave = null;

@@ -56,6 +56,7 @@ def test_an_alias_moves_at_once_with_who_and_from_which_version_and_rolls_back(s
     assert registry.resolve(session, tenant.id, "churn@1").version.version == 1
 
     registry.set_alias(session, tenant.id, "churn", "production", 1, actor="key:aaaa1111", reason="rollback")
+    registry.set_alias(session, tenant.id, "churn", "production", 1, actor="key:aaaa1111")  # already there: not a move
     model = registry.get_model(session, tenant.id, "churn")
     history = [(e.from_version, e.to_version, e.actor, e.reason) for e in reversed(registry.alias_events(session, model))]
     assert history == [(None, 1, "key:aaaa1111", None), (1, 2, "key:bbbb2222", "better AUC"), (2, 1, "key:aaaa1111", "rollback")]
