@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     heartbeat_s: float = Field(5.0, gt=0)
     reaper_interval_s: float = Field(2.0, gt=0)
     dispatch_stale_s: float = Field(60.0, gt=0, description="Re-publish a queued job whose message is this old.")
+    fork_jobs: bool = Field(
+        True, description="Fork each job's process from a warm server (worker/job_process.py); false: a fresh interpreter."
+    )
     webhook_allow_private: bool = Field(
         False, description="Let webhooks call private, loopback and link-local addresses (a trusted network only)."
     )

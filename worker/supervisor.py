@@ -2,9 +2,9 @@
 
 `run_job` is what the Celery task calls (and what tests call directly). It claims the job in
 the database — a duplicated or stale message finds nothing to claim and returns — then starts
-its process in a new session (its own process group, a fresh interpreter):
-`worker.trainer_process` for a training job, `worker.scoring_job` (torch-free) for a scoring
-job, both run inside the frame of worker/leased_child.py, with its exit codes. This is the
+its process in a new session (its own process group, forked from a warm server that imported
+torch and the engine once: worker/job_process.py): `worker.trainer_process` for a training
+job, `worker.scoring_job` (torch-free) for a scoring job, both run inside the frame of worker/leased_child.py, with its exit codes. This is the
 parent side of that frame; it watches the process (the trainer, below, for either kind):
 
 - every `poll_s` it re-reads the job: if another worker holds the lease now, the trainer is
@@ -29,7 +29,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from functools import lru_cache
@@ -45,6 +44,8 @@ from adamant.store import tenants as store_tenants
 from adamant.store.db import make_engine, make_session_factory
 from adamant.store.exceptions import LeaseLost, NotFound, StoreUnavailable
 from adamant.store.jobs import Lease
+from worker import job_process
+from worker.job_process import JobProcess
 from worker.leased_child import EXIT_LEASE_LOST, EXIT_RECORDED
 
 log = logging.getLogger("adamant.supervisor")
@@ -87,13 +88,9 @@ def run_job(job_id: str, settings: Settings | None = None) -> Outcome:
     return supervise(settings, sessions, lease)
 
 
-PROCESS_MODULES = {"train": "worker.trainer_process", "score": "worker.scoring_job"}  # by job kind
+PROCESS_MODULES = job_process.MODULES
 PROCESS_NAMES = {"train": "training", "score": "scoring"}
 LOG_NAMES = {"train": "trainer", "score": "scorer"}
-
-
-def _child_command(lease: Lease, kind: str = "train") -> list[str]:
-    return [sys.executable, "-m", PROCESS_MODULES[kind], lease.job_id, str(lease.token)]
 
 
 def _hard_limit_s(settings: Settings, spec_limit_s: float | None, tenant_limit_s: float | None) -> float | None:
@@ -122,56 +119,53 @@ def supervise(settings: Settings, sessions, lease: Lease) -> Outcome:  # type: i
     drain_marker = settings.home.absolute() / "run" / f"drain-{os.getppid()}"
     draining = False
     last_beat = time.monotonic()
-    with log_path.open("ab") as output:
-        process = subprocess.Popen(
-            _child_command(lease, kind), stdout=output, stderr=subprocess.STDOUT, start_new_session=True, cwd=os.getcwd()
-        )
-        while True:
-            try:
-                code = process.wait(timeout=POLL_S)
-                break
-            except subprocess.TimeoutExpired:
-                pass
-            if not draining and drain_marker.exists():
-                draining = True  # the worker is shutting down: the trainer checkpoints and requeues
-                log.warning("job %s: worker shutting down; draining the trainer", lease.job_id)
-                _signal_group(process, signal.SIGTERM)
+    process = job_process.start(kind, lease.job_id, lease.token, log_path, fork=settings.fork_jobs)
+    while True:
+        try:
+            code = process.wait(timeout=POLL_S)
+            break
+        except subprocess.TimeoutExpired:
+            pass
+        if not draining and drain_marker.exists():
+            draining = True  # the worker is shutting down: the trainer checkpoints and requeues
+            log.warning("job %s: worker shutting down; draining the trainer", lease.job_id)
+            _signal_group(process, signal.SIGTERM)
+        try:
+            with sessions() as session:
+                current = store_jobs.get_job_any_tenant(session, lease.job_id)
+        except StoreUnavailable as exc:  # the database restarts, or cut this paused process off
+            log.warning("job %s: cannot read the job (%s); the trainer keeps running", lease.job_id, exc)
+            continue
+        if current.lease_token != lease.token:
+            _kill_group(process, graceful=False)
+            log.warning("job %s: lease %s is no longer ours; trainer stopped", lease.job_id, lease.token)
+            return Outcome(lease.job_id, True, process.returncode, "lease_lost")
+        if current.status not in ("running", "cancelling"):
+            continue  # the trainer recorded the outcome and is exiting
+        if time.monotonic() - last_beat >= settings.heartbeat_s:
+            # The lease is this worker's while its trainer lives: a trainer still importing
+            # torch on a loaded machine has not heartbeated yet, and must not lose its job.
+            last_beat = time.monotonic()
             try:
                 with sessions() as session:
-                    current = store_jobs.get_job_any_tenant(session, lease.job_id)
-            except StoreUnavailable as exc:  # the database restarts, or cut this paused process off
-                log.warning("job %s: cannot read the job (%s); the trainer keeps running", lease.job_id, exc)
-                continue
-            if current.lease_token != lease.token:
+                    store_jobs.heartbeat(session, lease, settings.lease_ttl_s)
+            except LeaseLost:
                 _kill_group(process, graceful=False)
-                log.warning("job %s: lease %s is no longer ours; trainer stopped", lease.job_id, lease.token)
                 return Outcome(lease.job_id, True, process.returncode, "lease_lost")
-            if current.status not in ("running", "cancelling"):
-                continue  # the trainer recorded the outcome and is exiting
-            if time.monotonic() - last_beat >= settings.heartbeat_s:
-                # The lease is this worker's while its trainer lives: a trainer still importing
-                # torch on a loaded machine has not heartbeated yet, and must not lose its job.
-                last_beat = time.monotonic()
-                try:
-                    with sessions() as session:
-                        store_jobs.heartbeat(session, lease, settings.lease_ttl_s)
-                except LeaseLost:
-                    _kill_group(process, graceful=False)
-                    return Outcome(lease.job_id, True, process.returncode, "lease_lost")
-                except StoreUnavailable:
-                    pass  # the next beat tries again; the lease TTL is the limit
-            if current.status == "cancelling":
-                cancel_seen_at = cancel_seen_at or time.monotonic()
-                if time.monotonic() - cancel_seen_at > settings.cancel_grace_s:
-                    _kill_group(process)
-                    return _settle(sessions, lease, "cancelled", None, "cancel: trainer did not stop within the grace period")
-            if hard_limit is not None and time.monotonic() - started > hard_limit:
-                _kill_group(process, graceful=False)
-                return _settle(sessions, lease, "failed", {
-                    "type": "time_limit_exceeded",
-                    "message": f"the job ran past its time limit plus {settings.time_limit_grace_s:.0f}s of grace and was stopped",
-                    "failure_class": "user",
-                }, "time limit")
+            except StoreUnavailable:
+                pass  # the next beat tries again; the lease TTL is the limit
+        if current.status == "cancelling":
+            cancel_seen_at = cancel_seen_at or time.monotonic()
+            if time.monotonic() - cancel_seen_at > settings.cancel_grace_s:
+                _kill_group(process)
+                return _settle(sessions, lease, "cancelled", None, "cancel: trainer did not stop within the grace period")
+        if hard_limit is not None and time.monotonic() - started > hard_limit:
+            _kill_group(process, graceful=False)
+            return _settle(sessions, lease, "failed", {
+                "type": "time_limit_exceeded",
+                "message": f"the job ran past its time limit plus {settings.time_limit_grace_s:.0f}s of grace and was stopped",
+                "failure_class": "user",
+            }, "time limit")
     return _after_exit(settings, sessions, lease, code, log_path, kind)
 
 
@@ -210,14 +204,17 @@ def _settle(sessions, lease: Lease, status: str, error: dict | None, why: str) -
     return Outcome(lease.job_id, True, None, status)
 
 
-def _signal_group(process: subprocess.Popen, sig: int) -> None:
+def _signal_group(process: JobProcess, sig: int) -> None:
     try:
         os.killpg(process.pid, sig)
-    except ProcessLookupError:
-        pass
+    except ProcessLookupError:  # not yet in its own group (a child forked a moment ago), or gone
+        try:
+            os.kill(process.pid, sig)
+        except ProcessLookupError:
+            pass
 
 
-def _kill_group(process: subprocess.Popen, *, graceful: bool = True, grace_s: float = 10.0) -> None:
+def _kill_group(process: JobProcess, *, graceful: bool = True, grace_s: float = 10.0) -> None:
     """Stop the trainer's process group: SIGTERM first when graceful (the trainer checkpoints),
     then SIGKILL for what is left."""
     steps = ((signal.SIGTERM, grace_s), (signal.SIGKILL, 5.0)) if graceful else ((signal.SIGKILL, 5.0),)

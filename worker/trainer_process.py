@@ -1,7 +1,9 @@
 """The training process: `python -m worker.trainer_process JOB_ID LEASE_TOKEN`.
 
-Started by the supervisor in its own process group, with a fresh interpreter (CUDA is only
-ever initialised here, never in a forked Celery child). It trains the job with the engine
+Started by the supervisor in its own process group: forked from the worker's warm fork server
+(worker/job_process.py; a fresh interpreter with ADAMANT_FORK_JOBS=false). CUDA is only ever
+initialised here, never in a Celery process nor in the fork server, which imports torch but
+never touches the device. It trains the job with the engine
 inside the leased-child frame (worker/leased_child.py: the lease, the fenced DatabaseReporter,
 SIGTERM, how a failure maps to an exit code) and records how the job ended. On SIGTERM, or
 when the supervisor dies, the trainer stops at its next step, writes a checkpoint and puts the

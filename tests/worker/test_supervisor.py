@@ -36,7 +36,9 @@ def job_row(settings: Settings, job_id: str):  # type: ignore[no-untyped-def]
         return store_jobs.get_job_any_tenant(session, job_id)
 
 
-def test_the_same_job_run_twice_trains_once(settings: Settings) -> None:
+@pytest.mark.parametrize("fork", [True, False], ids=["forked from the warm server", "a fresh interpreter"])
+def test_the_same_job_run_twice_trains_once(settings: Settings, fork: bool) -> None:
+    settings = settings.model_copy(update={"fork_jobs": fork})
     job_id = submit(settings, SPEC)
     first = run_job(job_id, settings)
     second = run_job(job_id, settings)
