@@ -54,8 +54,10 @@ def verify(secret: str, header: str, body: bytes, *, tolerance_s: float = 300.0,
     return hmac.compare_digest(sign(secret, timestamp, body), header)
 
 
-def check_url(url: str, *, allow_private: bool) -> None:
-    """UnsafeURL unless `url` is http(s) with a host that resolves to public addresses only."""
+def check_url(url: str, *, allow_private: bool, must_resolve: bool = True) -> None:
+    """UnsafeURL unless `url` is http(s) with a host that resolves to public addresses only. A
+    webhook may be registered before its host's DNS exists (must_resolve=False); each send
+    resolves it again."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise UnsafeURL("a webhook URL is http:// or https:// with a host")
@@ -64,6 +66,8 @@ def check_url(url: str, *, allow_private: bool) -> None:
     try:
         addresses = {info[4][0] for info in socket.getaddrinfo(parts.hostname, parts.port or 443)}
     except socket.gaierror as exc:
+        if not must_resolve:
+            return
         raise UnsafeURL(f"the host {parts.hostname!r} does not resolve: {exc}") from exc
     for address in addresses:
         ip = ipaddress.ip_address(address.split("%")[0])

@@ -112,6 +112,9 @@ def test_internal_addresses_are_refused_unless_the_operator_allows_them() -> Non
         with pytest.raises(UnsafeURL):
             check_url(url, allow_private=False)
     check_url("http://127.0.0.1:9999/hook", allow_private=True)
+    check_url("https://not-yet.invalid/hook", allow_private=False, must_resolve=False)  # registered before its DNS
+    with pytest.raises(UnsafeURL, match="does not resolve"):
+        check_url("https://not-yet.invalid/hook", allow_private=False)  # what each send checks
     body = b'{"a":1}'
     assert verify("s", sign("s", 1_000, body), body, now=1_100)
     assert not verify("s", sign("s", 1_000, body), body, now=1_000 + 301)  # replayed too late
