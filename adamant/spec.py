@@ -146,7 +146,7 @@ class DatasetSpec(SpecModel):
         max_length=2048,
         description=(
             "builtin:<name> (see GET /v1/datasets/builtin), dataset:<id> (an upload), "
-            "file:<path> under an allowed root, or an object-store URI."
+            "file:<path> (a file, or a folder of Hive-partitioned Parquet files) under an allowed root, or an object-store URI."
         ),
         examples=["builtin:bank-marketing"],
     )

@@ -20,6 +20,7 @@ import pandas as pd
 from sqlalchemy.orm import Session
 
 from adamant.datasets import load_dataset, resolve_reference
+from adamant.datasets.parquet_parts import read_folder, table_rows
 from adamant.datasets.readers import csv_head, parquet_head, parquet_rows
 from adamant.datasets.resolve import ObjectReference, object_head
 from adamant.model_size import check_model_size, prepared_shape
@@ -101,7 +102,11 @@ def table_to_check(
     process holds at most that many rows of what a tenant names (a gzip or non-UTF-8 CSV still
     reads whole)."""
     source = resolve_reference(spec.dataset.ref, file_roots=settings.file_roots, uploads=uploads, object_prefixes=prefixes)
-    if isinstance(source, Path):
+    if isinstance(source, Path) and source.is_dir():  # a partitioned Parquet folder
+        rows = table_rows(source)
+        if rows is not None and rows > DRY_RUN_ROWS:
+            return read_folder(source, max_rows=DRY_RUN_ROWS), rows, "from the files' footers"
+    elif isinstance(source, Path):
         rows = parquet_rows(source, spec.dataset.format)
         if rows is not None and rows > DRY_RUN_ROWS:
             return parquet_head(source, DRY_RUN_ROWS), rows, "from the file's footer"

@@ -1,5 +1,6 @@
 """A Parquet table to stream: one file, or a local folder of Parquet files partitioned Hive-style
-(`month=may/part-0.parquet`, as an object-store folder is copied by the worker).
+(`month=may/part-0.parquet`: a `file:` reference to a folder, or an object-store folder as the
+worker copies it); read_folder reads such a folder whole, in the same row order.
 
 A folder's rows are its files' rows in the order pyarrow's discovery lists the files (sorted
 paths), each file's own rows in order, so a row's number, and with it the hashed split of a
@@ -20,10 +21,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as pads
 
-from adamant.datasets.readers import UNLIMITED, Format, _open_parquet, parquet_batches, parquet_rows, text_columns
+from adamant.datasets.readers import (
+    UNLIMITED,
+    Format,
+    ReadLimits,
+    TableTooLarge,
+    _open_parquet,
+    parquet_batches,
+    parquet_rows,
+    text_columns,
+)
 from adamant.exceptions import DatasetError
 
 
@@ -59,6 +70,33 @@ def table_batches(path: Path, *, columns: list[str] | None = None, batch_rows: i
         stored = [name for name in wanted.names if name not in part.keys]
         for batch in parquet_batches(part.path, columns=stored, batch_rows=batch_rows):
             yield _with_keys(batch, part, wanted)
+
+
+def read_folder(folder: Path, limits: ReadLimits = UNLIMITED, *, max_rows: int | None = None) -> pd.DataFrame:
+    """A local folder of Hive-partitioned Parquet files as one frame (text as categories, as
+    read_table reads text), in table_batches' row order, so reading it whole and streaming it see
+    the same row numbers; its rows and columns, from the footers, checked against `limits` first.
+    With `max_rows`, only its first rows (a dry run's head)."""
+    found = _discover(folder)
+    if len(found.schema) > limits.max_columns:
+        raise TableTooLarge(f"{folder.name!r} has {len(found.schema):,} columns; the limit is {limits.max_columns:,} "
+                            "columns (upload_max_columns)", limit="columns", found=len(found.schema), cap=limits.max_columns)
+    rows = table_rows(folder)
+    if not rows:
+        raise DatasetError(f"The folder {folder.name!r} has no rows")
+    if rows > limits.max_rows and max_rows is None:
+        raise TableTooLarge(f"{folder.name!r} has {rows:,} rows; the limit is {limits.max_rows:,} rows (upload_max_rows)",
+                            limit="rows", found=rows, cap=limits.max_rows)
+    batches, held = [], 0
+    for batch in table_batches(folder):
+        if max_rows is not None and held + batch.num_rows > max_rows:
+            batch = batch.slice(0, max_rows - held)
+        batches.append(batch)
+        held += batch.num_rows
+        if max_rows is not None and held >= max_rows:
+            break
+    table = pa.Table.from_batches(batches, schema=found.schema).unify_dictionaries()
+    return table.to_pandas(date_as_object=False)
 
 
 def _with_keys(batch: pa.RecordBatch, part: _Part, schema: pa.Schema) -> pa.RecordBatch:

@@ -36,6 +36,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from adamant.datasets.catalogue import BuiltinDataset, get_builtin
+from adamant.datasets.parquet_parts import read_folder
 from adamant.datasets.readers import (
     PARQUET_MAGIC,
     UNLIMITED,
@@ -101,6 +102,8 @@ def load_dataset(
     if isinstance(source, ObjectReference):
         return read_object(source, format=spec.format, delimiter=spec.delimiter, limits=limits,
                            storage_options=storage_options, on_rows=on_rows)
+    if source.is_dir():
+        return _told(read_folder(source, limits), on_rows)
     return read_table(source, format=spec.format, delimiter=spec.delimiter, limits=limits, on_rows=on_rows,
                       text_as_categories=True)
 
@@ -406,7 +409,8 @@ def _read_parquet_folder(source: ObjectReference, fs: Any, path: str, limits: Re
 
 
 def resolve_file(location: str, file_roots: Sequence[Path]) -> Path:
-    """The regular file that `location` (the part after `file:`) names under one of `file_roots`."""
+    """The regular file, or the folder of Hive-partitioned Parquet files, that `location` (the part
+    after `file:`) names under one of `file_roots`."""
     if location.startswith("//"):  # file://host/path: only this machine
         host, _, location = location[2:].partition("/")
         if host not in ("", "localhost"):
@@ -437,6 +441,11 @@ def resolve_file(location: str, file_roots: Sequence[Path]) -> Path:
             continue
         if not _within(resolved, [root.resolve()]):
             raise outside  # a symlink that leads out of the root
+        if resolved.is_dir():
+            if not any(resolved.rglob("*.parquet")):
+                raise DatasetError(f"The folder {path_text!r} holds no Parquet files (a folder reference names a "
+                                   "table of Hive-partitioned Parquet files)")
+            return resolved
         if not resolved.is_file():
             raise DatasetError(f"File reference {path_text!r} is not a regular file")
         return resolved

@@ -99,11 +99,14 @@ def dataset_identity(
         return None
     if isinstance(source, BuiltinDataset):
         return {"builtin": source.name, "files": _builtin_files()}
-    if isinstance(source, Path) and source.is_file():
-        try:
+    try:
+        if isinstance(source, Path) and source.is_file():
             return {"file_sha256": file_sha256(source, hashes)}
-        except OSError:
-            return None
+        if isinstance(source, Path) and source.is_dir():  # a partitioned folder: each file's path in it and bytes
+            return {"folder": [[str(file.relative_to(source)), file_sha256(file, hashes)]
+                               for file in sorted(source.rglob("*")) if file.is_file()]}
+    except OSError:
+        return None
     return None
 
 

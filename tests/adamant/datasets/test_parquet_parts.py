@@ -91,3 +91,28 @@ def test_a_streamed_folder_prepares_exactly_as_the_same_rows_in_one_file(custome
         assert np.array_equal(getattr(from_folder, name), getattr(from_file, name)), name
     assert len(from_folder.train_rows) + len(from_folder.val_rows) == ROWS
     assert read_table(single).shape[0] == ROWS
+
+
+def test_a_file_reference_to_a_local_folder_reads_it_whole_in_the_streamed_order(customers: tuple[Path, Path]) -> None:
+    from adamant.datasets import load_dataset
+    from adamant.datasets.parquet_parts import read_folder
+    from adamant.datasets.readers import ReadLimits, TableTooLarge
+    from adamant.datasets.resolve import resolve_file
+    from adamant.spec import DatasetSpec
+
+    _, folder = customers
+    frame = load_dataset(DatasetSpec(ref=f"file:{folder.name}"), file_roots=[folder.parent])
+    streamed = batches_frame(list(table_batches(folder)), next(table_batches(folder)).schema)
+    pd.testing.assert_frame_equal(frame, streamed)  # the same rows, in the same order, as a streamed job sees them
+    assert len(frame) == ROWS and frame["month"].dtype == "category"
+    assert frame.select_dtypes("object").columns.empty  # text read as categories, as read_table reads it
+
+    head = read_folder(folder, max_rows=1_000)
+    pd.testing.assert_frame_equal(head, frame.iloc[:1_000].reset_index(drop=True), check_categorical=False)
+    with pytest.raises(TableTooLarge, match="upload_max_rows"):
+        read_folder(folder, ReadLimits(max_rows=ROWS - 1))
+    (folder.parent / "empty").mkdir(exist_ok=True)
+    with pytest.raises(DatasetError, match="holds no Parquet files"):
+        resolve_file("empty", [folder.parent])
+    with pytest.raises(DatasetError, match="outside the allowed roots"):
+        resolve_file(str(folder), [folder.parent / "elsewhere"])

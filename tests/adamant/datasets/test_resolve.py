@@ -67,8 +67,8 @@ def test_missing_file_under_root_is_reported(root: Path) -> None:
         load_dataset(DatasetSpec(ref="file:team/absent.csv"), file_roots=[root])
 
 
-def test_directory_is_not_a_file(root: Path) -> None:
-    with pytest.raises(DatasetError, match="'team' is not a regular file"):
+def test_a_folder_without_parquet_files_is_not_a_table(root: Path) -> None:
+    with pytest.raises(DatasetError, match="'team' holds no Parquet files"):
         load_dataset(DatasetSpec(ref="file:team"), file_roots=[root])
 
 

@@ -131,3 +131,20 @@ def test_a_big_partitioned_folder_streams_from_a_copy_of_its_files_and_hits_the_
     assert any(m.startswith(f"prepared data by streaming {4_000 - rows + 10:,} rows") for m in third.messages), third.messages
     assert len(copies) == 2
     assert not list((s3_settings / "cache" / "objects").iterdir())
+
+
+def test_a_local_partitioned_folder_trains_read_whole_or_streamed_and_records_its_bytes(tmp_path: Path) -> None:
+    """A `file:` reference to a folder of Hive-partitioned Parquet files: read whole under the
+    streaming threshold, streamed above it, its content's sha256 recorded either way (and the same)."""
+    folder = tmp_path / "files" / "bank-by-month"
+    pq.write_to_dataset(pa.Table.from_pandas(bank_sample(), preserve_index=False), folder, partition_cols=["month"])
+    results = {}
+    for name, threshold in (("whole", 10**9), ("streamed", 1_000)):
+        reporter = RecordingReporter()
+        result = run_training(job(f"file:{folder.relative_to(tmp_path / 'files')}"), tmp_path / name, reporter,
+                              file_roots=[tmp_path / "files"], prepared_cache=PreparedDataCache(tmp_path / f"cache-{name}", 2**30),
+                              stream_from_rows=threshold)
+        assert result.stop_reason == "completed" and "val_auc" in result.best_metrics, reporter.messages
+        assert any(line.startswith("streamed table") for line in reporter.messages) == (name == "streamed")
+        results[name] = result.summary["dataset"]["sha256"]
+    assert results["whole"] and results["whole"] == results["streamed"]
