@@ -46,3 +46,20 @@ def test_a_small_object_is_read_whole(s3_env: None) -> None:
                                    "model": {"type": "logistic"}})
     frame, rows, how = dry_run.table_to_check(spec, get_settings(), no_uploads, [PREFIX])
     assert len(frame) == 3_000 and rows is None and how == ""
+
+
+def test_a_large_local_folder_is_checked_on_its_head_and_its_rows_counted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from support.moto import bank_sample
+
+    pq.write_to_dataset(pa.Table.from_pandas(bank_sample(), preserve_index=False), tmp_path / "by-month",
+                        partition_cols=["month"])
+    monkeypatch.setattr(dry_run, "DRY_RUN_ROWS", 400)
+    monkeypatch.setattr(dry_run, "load_dataset", lambda *a, **k: pytest.fail("the whole table was read"))
+    spec = JobSpec.model_validate({"task": "binary_classification", "dataset": {"ref": "file:by-month", "target": "y"},
+                                   "model": {"type": "logistic"}})
+    settings = get_settings().model_copy(update={"file_roots": [tmp_path]})
+    frame, rows, how = dry_run.table_to_check(spec, settings, no_uploads, [])
+    assert (len(frame), rows, how) == (400, 3_000, "from the files' footers") and "month" in frame.columns
