@@ -78,6 +78,14 @@ def service() -> AdamantClient:
     return AdamantClient(credentials.url, credentials.api_key)
 
 
+def show(data: Any, table: Callable[[Any], Any], as_json: bool) -> None:
+    """What a listing command prints: the service's JSON with --json, else the table made of it."""
+    if as_json:
+        print_json(data)
+    else:
+        out.print(table(data))
+
+
 def print_json(data: Any) -> None:
     print(json.dumps(data, indent=2))
 
@@ -184,10 +192,7 @@ def datasets_list(as_json: bool = JsonOption) -> None:
     """Your uploaded datasets, newest first."""
     with service() as adamant:
         datasets = adamant.list_datasets()
-    if as_json:
-        print_json(datasets)
-    else:
-        out.print(datasets_table(datasets))
+    show(datasets, datasets_table, as_json)
 
 
 @datasets_app.command("show")
@@ -195,10 +200,7 @@ def datasets_show(dataset_id: str = typer.Argument(..., metavar="ID"), as_json: 
     """A dataset's columns: kind, missing values, range or top values."""
     with service() as adamant:
         dataset = adamant.get_dataset(dataset_id)
-    if as_json:
-        print_json(dataset)
-    else:
-        out.print(dataset_schema_table(dataset))
+    show(dataset, dataset_schema_table, as_json)
 
 
 @keys_app.command("list")
@@ -206,10 +208,7 @@ def keys_list(as_json: bool = JsonOption) -> None:
     """Your API keys, oldest first: id, name, first 8 characters, created, revoked (never the keys)."""
     with service() as adamant:
         keys = adamant.list_keys()
-    if as_json:
-        print_json(keys)
-    else:
-        out.print(keys_table(keys))
+    show(keys, keys_table, as_json)
 
 
 @keys_app.command("create")
@@ -261,10 +260,7 @@ def models_list(as_json: bool = JsonOption) -> None:
     """Your registered models with their latest version and aliases."""
     with service() as adamant:
         models = adamant.list_models()
-    if as_json:
-        print_json(models)
-    else:
-        out.print(models_table(models))
+    show(models, models_table, as_json)
 
 
 @models_app.command("show")
@@ -272,10 +268,7 @@ def models_show(name: str = typer.Argument(...), as_json: bool = JsonOption) -> 
     """A model's versions: job, checkpoint step, validation metrics, dataset, aliases."""
     with service() as adamant:
         model = adamant.get_model(name)
-    if as_json:
-        print_json(model)
-    else:
-        out.print(versions_table(model))
+    show(model, versions_table, as_json)
 
 
 @models_app.command("register")
@@ -378,10 +371,7 @@ def models_schedules(name: str = typer.Argument(...), as_json: bool = JsonOption
     """The model's schedules with their next run."""
     with service() as adamant:
         schedules = adamant.list_schedules(name)
-    if as_json:
-        print_json(schedules)
-    else:
-        out.print(schedules_table(schedules))
+    show(schedules, schedules_table, as_json)
 
 
 @models_app.command("pause")
@@ -398,10 +388,7 @@ def models_runs(name: str = typer.Argument(...), as_json: bool = JsonOption) -> 
     """The model's monitoring runs, newest first: verdict, retraining, comparison, decision."""
     with service() as adamant:
         runs = adamant.monitor_runs(name)
-    if as_json:
-        print_json(runs)
-    else:
-        out.print(runs_table(runs))
+    show(runs, runs_table, as_json)
 
 
 @models_app.command("approve")
@@ -497,10 +484,7 @@ def status(job_id: str = typer.Argument(..., metavar="JOB"), as_json: bool = Jso
     with service() as adamant:
         job, _ = adamant.get_job(job_id)
     assert job is not None  # asked without an ETag: never "not modified"
-    if as_json:
-        print_json(job)
-    else:
-        out.print(job_table(job))
+    show(job, job_table, as_json)
 
 
 @app.command()
@@ -512,10 +496,7 @@ def jobs(
     """Your jobs, newest first."""
     with service() as adamant:
         listed, _ = adamant.list_jobs(status or None, limit=limit)
-    if as_json:
-        print_json(listed)
-    else:
-        out.print(jobs_table(listed))
+    show(listed, jobs_table, as_json)
 
 
 def poll_job_output(adamant: AdamantClient, job_id: str, drain: Callable[[], None], follow: bool, interval: float) -> None:
@@ -609,10 +590,7 @@ def checkpoints_list(job_id: str = typer.Argument(..., metavar="JOB"), as_json: 
     """A job's checkpoints: step, validation metrics, size, sha256."""
     with service() as adamant:
         listed = adamant.checkpoints(job_id)
-    if as_json:
-        print_json(listed)
-    else:
-        out.print(checkpoints_table(listed))
+    show(listed, checkpoints_table, as_json)
 
 
 @checkpoints_app.command("download")
