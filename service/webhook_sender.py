@@ -77,8 +77,9 @@ def check_url(url: str, *, allow_private: bool, must_resolve: bool = True) -> No
 
 
 def send_due(sessions, settings: Settings) -> int:  # type: ignore[no-untyped-def]
-    """Send every due delivery once; returns how many were delivered."""
+    """Send every due delivery once (and forget settled ones past the log's age); returns how many were delivered."""
     with sessions() as session:
+        store_webhooks.prune_deliveries(session)
         claimed = [(delivery.id, delivery.attempts, delivery.event, delivery.payload, hook.url, hook.secret)
                    for delivery, hook in store_webhooks.claim_due(session)]
     delivered = 0

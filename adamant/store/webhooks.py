@@ -6,7 +6,7 @@ never announced for a change that rolled back, nor lost when the service dies be
 The service's background loop (service/webhook_sender.py) claims due rows with a guarded UPDATE
 (two replicas never send the same attempt), sends them and records the outcome here: delivered,
 or retried with exponential backoff until MAX_ATTEMPTS, then failed. The rows are the delivery
-log the API shows.
+log the API shows, kept KEEP_S (30 days) once settled.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from adamant.store.db import db_now, translated_errors, write_transaction
@@ -25,6 +25,7 @@ EVENTS = ("job.finished", "model.alias_moved", "model.drift", "model.decision")
 MAX_ATTEMPTS = 8
 BACKOFF_S = (10.0, 30.0, 60.0, 300.0, 900.0, 1800.0, 3600.0)  # after attempt 1, 2, ...; the last repeats
 CLAIM_S = 60.0  # a claimed attempt not recorded by then (its sender died) is due again
+KEEP_S = 30 * 86400.0  # the delivery log keeps delivered and failed deliveries this long
 
 
 def create_webhook(session: Session, tenant_id: str, url: str, events: list[str]) -> Webhook:
@@ -131,3 +132,13 @@ def redeliver(session: Session, tenant_id: str, webhook_id: str, delivery_id: st
         delivery.state, delivery.next_at, delivery.attempts = "pending", session.scalar(select(db_now())), 0
         session.flush()
         return delivery
+
+
+def prune_deliveries(session: Session, keep_s: float = KEEP_S) -> int:
+    """Forget delivered and failed deliveries older than `keep_s` (pending ones are kept whatever
+    their age); returns how many went."""
+    with write_transaction(session, durable=False):
+        now = session.scalar(select(db_now()))
+        gone = session.execute(delete(WebhookDelivery).where(WebhookDelivery.state.in_(("delivered", "failed")),
+                                                             WebhookDelivery.created_at < now - keep_s))
+    return int(gone.rowcount or 0)  # type: ignore[attr-defined]

@@ -118,3 +118,19 @@ def test_internal_addresses_are_refused_unless_the_operator_allows_them() -> Non
     body = b'{"a":1}'
     assert verify("s", sign("s", 1_000, body), body, now=1_100)
     assert not verify("s", sign("s", 1_000, body), body, now=1_000 + 301)  # replayed too late
+
+
+def test_settled_deliveries_leave_the_log_after_thirty_days_and_pending_ones_stay(sessions: sessionmaker[Session]) -> None:
+    tenant = a_tenant(sessions)
+    with sessions() as session:
+        hook = store_webhooks.create_webhook(session, tenant.id, "https://crm.example.com/hook", ["job.finished"])
+        for _ in range(3):
+            finished_job(sessions, tenant)
+    with sessions() as session, session.begin():
+        ids = [d.id for d in store_webhooks.deliveries(session, hook)]
+        month_ago = time.time() - store_webhooks.KEEP_S - 60
+        session.execute(update(WebhookDelivery).where(WebhookDelivery.id == ids[0]).values(state="delivered", created_at=month_ago))
+        session.execute(update(WebhookDelivery).where(WebhookDelivery.id == ids[1]).values(state="pending", created_at=month_ago))
+    with sessions() as session:
+        assert store_webhooks.prune_deliveries(session) == 1
+    assert sorted(d.id for d in log_of(sessions, hook)) == sorted(ids[1:])  # the old pending one is still owed

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Request, Response, status
+from fastapi import APIRouter, Header, Query, Request, Response, status
 
 from adamant.scoring.job_spec import ScoringRequest
 from adamant.store import jobs as store_jobs
@@ -119,10 +119,11 @@ def delete_alias(name: str, alias: AliasName, caller: CallerDep, session: Sessio
 
 
 @router.get("/{name}/aliases/history", response_model=list[AliasEventOut])
-def alias_history(name: str, caller: CallerDep, session: SessionDep) -> list[AliasEventOut]:
-    """Every move of the model's aliases, newest first: who, when, from which version to which."""
+def alias_history(name: str, caller: CallerDep, session: SessionDep,
+                  limit: Annotated[int, Query(ge=1, le=5000)] = 200) -> list[AliasEventOut]:
+    """The newest `limit` moves of the model's aliases, newest first: who, when, from which version to which."""
     model = registry.get_model(session, caller.tenant_id, name)
-    return [event_view(event) for event in registry.alias_events(session, model)]
+    return [event_view(event) for event in registry.alias_events(session, model, limit)]
 
 
 @router.post("/{name}/predict", response_model=ModelPredictResponse)

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response, status
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response, status
 
 from adamant.exceptions import SpecError
 from adamant.monitoring.policy import TASKS, Policy
@@ -131,10 +133,12 @@ def start_run(name: str, body: MonitorRunIn, caller: CallerDep, session: Session
 
 
 @router.get("/v1/models/{name}/monitor-runs", response_model=list[MonitorRunOut])
-def list_runs(name: str, caller: CallerDep, session: SessionDep) -> list[MonitorRunOut]:
-    """The model's monitoring runs, newest first: verdicts, retrainings, comparisons, decisions."""
+def list_runs(name: str, caller: CallerDep, session: SessionDep,
+              limit: Annotated[int, Query(ge=1, le=2000)] = 100) -> list[MonitorRunOut]:
+    """The model's newest `limit` monitoring runs, newest first: verdicts, retrainings, comparisons,
+    decisions (a nightly schedule's year is 365)."""
     model = registry.get_model(session, caller.tenant_id, name)
-    return [run_view(run, name) for run in store_runs.list_runs(session, model)]
+    return [run_view(run, name) for run in store_runs.list_runs(session, model, limit)]
 
 
 @router.get("/v1/models/{name}/monitor-runs/{run_id}", response_model=MonitorRunOut)
