@@ -28,6 +28,11 @@ PRELOAD = ("numpy", "pandas", "sqlalchemy", "torch", "worker.trainer_process", "
 def main(argv: list[str] | None = None) -> int:
     path = (sys.argv[1:] if argv is None else argv)[0]
     owner, server = os.getppid(), os.getpid()
+    # A signal to the worker's whole process group (Ctrl-C, `tini -g`, a test stopping a stack) must
+    # not end the server before its supervisors: they still wait for their jobs' exit statuses while
+    # the jobs drain. It leaves when its owner is gone, and cleans up after itself then.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     for name in PRELOAD:
         with contextlib.suppress(Exception):  # a module that fails here fails in the child, where the job reports it
             importlib.import_module(name)
@@ -111,6 +116,7 @@ def become_job_process(request: dict[str, Any]) -> None:
         os.chdir(request["cwd"])
         sys.argv = [module, job_id, token]
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
         _reseed()
         from adamant.settings import get_settings
         from worker.leased_child import exit_process
