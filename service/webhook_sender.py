@@ -76,10 +76,17 @@ def check_url(url: str, *, allow_private: bool, must_resolve: bool = True) -> No
                             "(the operator allows those with ADAMANT_WEBHOOK_ALLOW_PRIVATE)")
 
 
+PRUNE_EVERY_S = 3600.0
+_pruned_at = [0.0]  # when this process last pruned the delivery log
+
+
 def send_due(sessions, settings: Settings) -> int:  # type: ignore[no-untyped-def]
-    """Send every due delivery once (and forget settled ones past the log's age); returns how many were delivered."""
+    """Send every due delivery once (and, hourly, forget settled ones past the log's age); returns
+    how many were delivered."""
     with sessions() as session:
-        store_webhooks.prune_deliveries(session)
+        if time.monotonic() - _pruned_at[0] >= PRUNE_EVERY_S or not _pruned_at[0]:
+            store_webhooks.prune_deliveries(session)
+            _pruned_at[0] = time.monotonic()
         claimed = [(delivery.id, delivery.attempts, delivery.event, delivery.payload, hook.url, hook.secret)
                    for delivery, hook in store_webhooks.claim_due(session)]
     delivered = 0

@@ -100,14 +100,18 @@ def dataset_identity(
     if isinstance(source, BuiltinDataset):
         return {"builtin": source.name, "files": _builtin_files()}
     try:
-        if isinstance(source, Path) and source.is_file():
-            return {"file_sha256": file_sha256(source, hashes)}
-        if isinstance(source, Path) and source.is_dir():  # a partitioned folder: each file's path in it and bytes
-            return {"folder": [[str(file.relative_to(source)), file_sha256(file, hashes)]
-                               for file in sorted(source.rglob("*")) if file.is_file()]}
+        return path_identity(source, hashes) if isinstance(source, Path) else None
     except OSError:
         return None
-    return None
+
+
+def path_identity(path: Path, hashes: Path | None = None) -> dict[str, Any]:
+    """What names a local table's bytes: a file's sha256, or for a partitioned folder each file's
+    path in it and sha256 (file_sha256: remembered under `hashes` when given)."""
+    if not path.is_dir():
+        return {"file_sha256": file_sha256(path, hashes)}
+    return {"folder": [[str(file.relative_to(path)), file_sha256(file, hashes)]
+                       for file in sorted(path.rglob("*")) if file.is_file()]}
 
 
 def file_sha256(path: Path, hashes: Path | None = None) -> str:

@@ -10,11 +10,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from adamant.settings import Settings, get_settings
+from support.in_process import ADMIN_KEY, service_with_trained_jobs
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-ADMIN_KEY = "model-registry-admin-key-0123456"
 ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
 ROWS = [{"age": 41, "job": "admin.", "marital": "married", "education": "university.degree", "campaign": 2},
         {"age": 70, "job": "retired", "marital": "married", "education": "basic.4y", "campaign": 1}]
@@ -33,26 +32,9 @@ def spec(features: list[str]) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, dict[str, str], list[str]]]:
     """A service, a tenant's headers and two succeeded jobs trained on different columns."""
-    from service.app import create_app
-    from worker.supervisor import run_job
-
-    home = tmp_path_factory.mktemp("registry")
-    with pytest.MonkeyPatch.context() as env:
-        for name in ("DATABASE_URL", "BROKER_URL"):
-            env.delenv(name, raising=False)
-        env.setenv("ADAMANT_HOME", str(home))
-        env.setenv("ADAMANT_TORCH_THREADS", "1")
-        get_settings.cache_clear()
-        with TestClient(create_app(Settings(home=home, admin_key=ADMIN_KEY, local_user=False), run_sweeps=False)) as client:
-            key = client.post("/v1/tenants", json={"name": "registry"}, headers=ADMIN).json()["api_key"]
-            headers = {"Authorization": f"Bearer {key}"}
-            jobs = []
-            for features in (["age", "campaign"], ["age", "job", "marital", "education", "campaign"]):
-                job = client.post("/v1/jobs", json=spec(features), headers=headers).json()
-                assert run_job(job["id"], get_settings()).action == "recorded"
-                jobs.append(job["id"])
-            yield client, headers, jobs
-        get_settings.cache_clear()
+    specs = [spec(features) for features in (["age", "campaign"], ["age", "job", "marital", "education", "campaign"])]
+    with service_with_trained_jobs(tmp_path_factory.mktemp("registry"), "registry", specs) as trained:
+        yield trained
 
 
 def job_scores(client: TestClient, headers: dict[str, str], job_id: str) -> list[float]:

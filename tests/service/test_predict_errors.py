@@ -11,11 +11,10 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from adamant.settings import Settings, get_settings
+from support.in_process import service_with_trained_jobs
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-ADMIN_KEY = "predict-errors-admin-key-012345"
 PROBLEM = "application/problem+json"
 SPEC = {
     "task": "binary_classification",
@@ -30,26 +29,8 @@ ROW = {"age": 41, "job": "admin.", "marital": "married", "education": "universit
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, dict[str, str], str]]:
     """A service with one trained job (trained in-process by run_job, as a worker would)."""
-    from service.app import create_app
-    from worker.supervisor import run_job
-
-    home = tmp_path_factory.mktemp("predict-errors")
-    with pytest.MonkeyPatch.context() as env:
-        # The trainer is a subprocess: it reads its settings from the environment.
-        for name in ("DATABASE_URL", "BROKER_URL"):
-            env.delenv(name, raising=False)
-        env.setenv("ADAMANT_HOME", str(home))
-        env.setenv("ADAMANT_TORCH_THREADS", "1")
-        get_settings.cache_clear()
-        settings = Settings(home=home, admin_key=ADMIN_KEY, local_user=False)
-        with TestClient(create_app(settings, run_sweeps=False)) as client:
-            reply = client.post("/v1/tenants", json={"name": "predict"}, headers={"Authorization": f"Bearer {ADMIN_KEY}"})
-            headers = {"Authorization": f"Bearer {reply.json()['api_key']}", "Content-Type": "application/json"}
-            job = client.post("/v1/jobs", json=SPEC, headers=headers).json()
-            assert run_job(job["id"], get_settings()).action == "recorded"
-            assert client.get(f"/v1/jobs/{job['id']}", headers=headers).json()["status"] == "succeeded"
-            yield client, headers, job["id"]
-        get_settings.cache_clear()
+    with service_with_trained_jobs(tmp_path_factory.mktemp("predict-errors"), "predict", [SPEC]) as (client, headers, jobs):
+        yield client, headers, jobs[0]
 
 
 def predict_raw(trained, row_json: str):  # type: ignore[no-untyped-def]

@@ -42,7 +42,7 @@ from adamant.monitoring.holdout import write_holdout
 from adamant.monitoring.profile import reference_profile, score_profile
 from adamant.monitoring.reference import write_reference
 from adamant.preparation import PreparedData, PreparedDataCache, PreparedRows, prepare_training_data
-from adamant.preparation.cache import NotCacheable, dataset_identity, preparation_key
+from adamant.preparation.cache import NotCacheable, dataset_identity, path_identity, preparation_key
 from adamant.preparation.mapped import release_pages
 from adamant.preparation.preprocessing import EMBED_MIN_ROWS, EmbeddedFeature
 from adamant.preparation.streamed import STREAMED_TASKS, prepare_streamed, streams
@@ -171,32 +171,36 @@ def prepare_for_training(
     (ETag or md5 and size: a cache hit never copies it) or else by the copy's sha256."""
     sources: dict[str, Any] = {"file_roots": file_roots, "uploads": uploads, "object_prefixes": object_prefixes}
     with streamed_table(spec, stream_from_rows=stream_from_rows, **sources) as streamed:
-        prepared = _prepare_for_training(spec, reporter, streamed, sources, cache)
-        prepared.dataset_sha256 = _dataset_sha256(spec, streamed, file_roots, uploads, cache)
+        try:
+            identity = _table_identity(spec, streamed, sources, cache)
+        except OSError as exc:  # an unreadable cache folder costs the run its preparation, never the run
+            reporter.log(f"warning: prepared-data cache unavailable: {type(exc).__name__}: {exc}")
+            identity, cache = None, None
+        prepared = _prepare_for_training(spec, reporter, streamed, sources, cache, identity)
+        prepared.dataset_sha256 = None if identity is None else str(
+            identity.get("file_sha256") or hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest())
         return prepared
 
 
-def _dataset_sha256(spec: JobSpec, streamed: StreamedTable | None, file_roots: list[Path],
-                    uploads: Callable[[str], Path] | None, cache: PreparedDataCache | None) -> str | None:
-    """What the table's bytes were, as the registry records with a version: a file's sha256 (read
-    from the cache's record of it: no second read), else the sha256 of the identity the cache
-    keyed it by (a built-in table's files, an object's version in its store). None without a
-    cache, rather than reading a large table once more for it."""
-    identity: dict[str, Any] | None = None
-    if streamed is not None and streamed.identity:
-        identity = {"object": streamed.identity}
-    elif cache is not None:
-        identity = dataset_identity(spec, file_roots=file_roots, uploads=uploads, hashes=cache.hashes)
-    if identity is None:
-        return None
-    return str(identity.get("file_sha256") or hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest())
+def _table_identity(spec: JobSpec, streamed: StreamedTable | None, sources: dict[str, Any],
+                    cache: PreparedDataCache | None) -> dict[str, Any] | None:
+    """What names the table's bytes, once: the prepared-data cache's key is made of it, and a
+    registered version records its sha256. A file's sha256 comes from the cache's record of it; an
+    object's from its version in the store, else from its copy (a cache hit never copies it). None
+    without a cache (bar an object's version), rather than reading a large table once more for it."""
+    version = {"object": streamed.identity} if streamed is not None and streamed.identity else None
+    if cache is None:
+        return version
+    identity = dataset_identity(spec, file_roots=sources["file_roots"], uploads=sources["uploads"], hashes=cache.hashes)
+    if identity is None and streamed is not None:  # an object: its version, else its copy's bytes
+        identity = version or path_identity(streamed.path())
+    return identity
 
 
 def _prepare_for_training(
     spec: JobSpec, reporter: Reporter, streamed: StreamedTable | None, sources: dict[str, Any],
-    cache: PreparedDataCache | None,
+    cache: PreparedDataCache | None, identity: dict[str, Any] | None,
 ) -> TrainingData:
-    file_roots, uploads = sources["file_roots"], sources["uploads"]
     data_phase = DataPhase(reporter, spec.training.epochs)
 
     def uncached() -> TrainingData:
@@ -204,18 +208,13 @@ def _prepare_for_training(
             return _prepare_streamed(spec, streamed.path(), data_phase, reporter, cache=None, key=None)
         return _prepare(spec, data_phase, **sources)
 
-    if cache is None:
+    if cache is None or identity is None:
         return uncached()
+    key = preparation_key(spec, identity)
     try:
-        key = cache.key_for(spec, file_roots=file_roots, uploads=uploads)
-        if key is None and streamed is not None:  # an object: its version from the store, else its copy's sha256
-            key = preparation_key(spec, {"object": streamed.identity} if streamed.identity else
-                                  local_identity(streamed.path()))
-        cached = cache.get(key) if key is not None else None
+        cached = cache.get(key)
     except OSError as exc:  # an unreadable cache folder costs the run its preparation, never the run
         reporter.log(f"warning: prepared-data cache unavailable: {type(exc).__name__}: {exc}")
-        return uncached()
-    if key is None:
         return uncached()
     if cached is None:
         with contextlib.ExitStack() as stack:
@@ -307,15 +306,6 @@ def streamed_table(
         if local.is_dir():
             shutil.rmtree(local, ignore_errors=True)
         local.unlink(missing_ok=True)
-
-
-def local_identity(path: Path) -> dict[str, Any]:
-    """What names a local table's bytes for the cache key: a file's sha256, or a folder's files'
-    (their paths under it and each sha256, as one sha256)."""
-    if not path.is_dir():
-        return {"file_sha256": sha256_of(path)}
-    files = [[str(file.relative_to(path)), sha256_of(file)] for file in sorted(path.rglob("*")) if file.is_file()]
-    return {"folder_sha256": hashlib.sha256(json.dumps(files).encode()).hexdigest()}
 
 
 def _prepare_streamed(

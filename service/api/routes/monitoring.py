@@ -54,9 +54,6 @@ def run_view(run: MonitorRun, model_name: str) -> MonitorRunOut:
                          finished_at=iso(run.finished_at))
 
 
-def _model_name(session: SessionDep, model_id: str) -> str:
-    model = session.get(RegisteredModel, model_id)
-    return model.name if model is not None else ""
 
 
 @router.put("/v1/models/{name}/policy", response_model=PolicyOut)
@@ -103,7 +100,8 @@ def list_model_schedules(name: str, caller: CallerDep, session: SessionDep) -> l
 @router.get("/v1/schedules", response_model=list[ScheduleOut])
 def list_schedules(caller: CallerDep, session: SessionDep) -> list[ScheduleOut]:
     """Every schedule of the tenant, with its next run time (none while paused)."""
-    return [schedule_view(schedule, _model_name(session, schedule.model_id))
+    names = {model.id: model.name for model in registry.list_models(session, caller.tenant_id)}
+    return [schedule_view(schedule, names.get(schedule.model_id, ""))
             for schedule in store_schedules.list_schedules(session, caller.tenant_id)]
 
 
@@ -111,7 +109,8 @@ def list_schedules(caller: CallerDep, session: SessionDep) -> list[ScheduleOut]:
 def pause_or_resume(schedule_id: str, body: SchedulePatch, caller: CallerDep, session: SessionDep) -> ScheduleOut:
     """Pause, or resume from the next tick after now (ticks missed while paused are not run)."""
     schedule = store_schedules.set_paused(session, caller.tenant_id, schedule_id, body.paused)
-    return schedule_view(schedule, _model_name(session, schedule.model_id))
+    model = session.get(RegisteredModel, schedule.model_id)
+    return schedule_view(schedule, model.name if model is not None else "")
 
 
 @router.delete("/v1/schedules/{schedule_id}", status_code=status.HTTP_204_NO_CONTENT)
