@@ -24,16 +24,30 @@ METRICS_BY_TASK: dict[str, dict[str, Mode]] = {
     "recommendation": {
         "val_loss": "min", "val_rmse": "min", "val_mae": "min", "val_hr_10": "max", "val_ndcg_10": "max", **_TRAIN,
     },
+    # Implicit feedback (dataset.feedback "implicit"): each user's held-out items ranked over the full
+    # catalogue, their training items excluded (adamant/ranking/evaluation.py); "sampled" ones rank
+    # the held-out item against 100 sampled unseen items (He et al. 2017), labelled as such.
+    "recommendation_implicit": {
+        "val_loss": "min", "val_hr_10": "max", "val_ndcg_10": "max", "val_recall_20": "max", "val_coverage_10": "max",
+        "val_popularity_bias_10": "min", "val_sampled_hr_10": "max", "val_sampled_ndcg_10": "max", **_TRAIN,
+    },
     # val_silhouette is computed once, at the end (k-means on the final latent space): not monitorable.
     "segmentation": {"val_loss": "min", **_TRAIN},
 }
 
 
-def monitorable(task: str) -> list[str]:
+def metric_table(task: str, feedback: str = "explicit") -> dict[str, Mode]:
+    """The metrics a job reports: by task, and for recommendation by its dataset.feedback."""
+    if task == "recommendation" and feedback == "implicit":
+        return METRICS_BY_TASK["recommendation_implicit"]
+    return METRICS_BY_TASK[task]
+
+
+def monitorable(task: str, feedback: str = "explicit") -> list[str]:
     """The names `training.monitor` may take for `task`, sorted."""
-    return sorted(METRICS_BY_TASK[task])
+    return sorted(metric_table(task, feedback))
 
 
-def better_direction(task: str, metric: str) -> Mode:
+def better_direction(task: str, metric: str, feedback: str = "explicit") -> Mode:
     """Whether a lower or a higher value of `metric` is better."""
-    return METRICS_BY_TASK[task][metric]
+    return metric_table(task, feedback)[metric]

@@ -23,7 +23,7 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from adamant.exceptions import StoredSpecInvalid
-from adamant.metric_names import METRICS_BY_TASK, better_direction, monitorable
+from adamant.metric_names import better_direction, metric_table, monitorable
 
 Task = Literal[
     "binary_classification",
@@ -43,6 +43,7 @@ DEFAULT_MONITOR: dict[str, tuple[str, Literal["min", "max"]]] = {
     "recommendation": ("val_rmse", "min"),
     "segmentation": ("val_loss", "min"),
 }
+IMPLICIT_MONITOR: tuple[str, Literal["min", "max"]] = ("val_ndcg_10", "max")  # dataset.feedback "implicit"
 
 
 def raise_field_errors(title: str, problems: list[tuple[tuple[str, ...], str, object]]) -> None:
@@ -156,6 +157,20 @@ class DatasetSpec(SpecModel):
     id_column: str | None = Field(None, description="Customer id carried through to predictions.")
     user_column: str | None = Field(None, description="Recommendation: the user id column.")
     item_column: str | None = Field(None, description="Recommendation: the item id column.")
+    feedback: Literal["explicit", "implicit"] = Field(
+        "explicit",
+        description=(
+            "Recommendation: 'explicit' learns the target column (a rating); 'implicit' learns from "
+            "interactions (each row a purchase, click or open; no target), ranks items and holds out "
+            "each user's last interaction for validation."
+        ),
+    )
+    timestamp_column: str | None = Field(
+        None, description="Implicit feedback: when each interaction happened; the latest one per user is held out (a random one without it)."
+    )
+    weight_column: str | None = Field(
+        None, description="Implicit feedback: how much an interaction counts (quantity, spend); default 1 each."
+    )
     validation: ValidationSplit = Field(default_factory=ValidationSplit)
     format: Literal["auto", "csv", "whitespace", "parquet"] = "auto"
     delimiter: str | None = Field(None, min_length=1, max_length=1, description="CSV delimiter; sniffed when absent.")
@@ -202,6 +217,30 @@ class MatrixFactorizationModel(SpecModel):
         ),
     )
     sparse: bool = Field(True, description="Sparse embedding gradients, updated by the lazy Adam form.")
+    loss: Literal["auto", "mse", "softmax", "bpr", "bce"] = Field(
+        "auto",
+        description=(
+            "mse: explicit ratings (auto's choice for them). Implicit feedback: 'softmax' (auto's "
+            "choice) is the sampled softmax over the positive and `negatives` items shared by the "
+            "batch, with the logQ correction; 'bpr' ranks each positive above `negatives` sampled "
+            "items; 'bce' is binary cross-entropy on each positive and its `negatives` sampled items."
+        ),
+    )
+    negatives: Int | None = Field(
+        None, ge=1, le=100_000,
+        description="Sampled negatives: per batch for softmax (default 256), per positive for bpr (default 1) and bce (default 4).",
+    )
+    negative_sampling: Literal["uniform", "popularity"] = Field(
+        "uniform", description="How negatives are drawn: uniformly over the catalogue, or by training popularity^0.75."
+    )
+
+    def ranking_loss(self) -> str:
+        """The implicit-feedback loss this spec trains with ('auto' resolved)."""
+        return "softmax" if self.loss == "auto" else self.loss
+
+    def negatives_per_draw(self) -> int:
+        """`negatives`, or the loss's default (see the field)."""
+        return self.negatives or {"softmax": 256, "bpr": 1, "bce": 4}.get(self.ranking_loss(), 1)
 
 
 class AutoencoderModel(SpecModel):
@@ -328,30 +367,64 @@ class JobSpec(SpecModel):
         if self.task == "segmentation":
             if self.dataset.target is not None:
                 problems.append((("dataset", "target"), "must be empty for segmentation (it has no label)", self.dataset.target))
+        elif self.implicit:
+            if self.dataset.target is not None:
+                problems.append((("dataset", "target"), "must be empty for implicit feedback (each row is an interaction; "
+                                 "a quantity or spend goes in dataset.weight_column)", self.dataset.target))
         elif self.dataset.target is None:
             problems.append((("dataset", "target"), f"is required for task {self.task!r}", None))
         if self.task == "recommendation":
             for field in ("user_column", "item_column"):
                 if not getattr(self.dataset, field):
                     problems.append((("dataset", field), "is required for recommendation", None))
+        problems += self._feedback_problems()
         if self.optimizer.name == "sgd" and self.optimizer.nesterov and self.optimizer.momentum == 0:
             problems.append((("optimizer", "nesterov"), "needs optimizer.momentum > 0", True))
         if self.training.monitor_mode and not self.training.monitor:
             problems.append((("training", "monitor"), "is required when monitor_mode is set", None))
-        if self.training.monitor and self.training.monitor not in METRICS_BY_TASK[self.task]:
-            names = ", ".join(monitorable(self.task))
+        feedback = self.dataset.feedback if self.task == "recommendation" else "explicit"
+        if self.training.monitor and self.training.monitor not in metric_table(self.task, feedback):
+            names = ", ".join(monitorable(self.task, feedback))
             problems.append((("training", "monitor"), f"{self.training.monitor!r} is not a metric {self.task} reports; use one of: {names}",
                              self.training.monitor))
         raise_field_errors("JobSpec", problems)
         return self
 
+    def _feedback_problems(self) -> list[tuple[tuple[str, ...], str, object]]:
+        """Implicit-feedback settings belong to implicit recommendation, ranking losses too."""
+        problems: list[tuple[tuple[str, ...], str, object]] = []
+        dataset = self.dataset
+        if dataset.feedback == "implicit" and self.task != "recommendation":
+            problems.append((("dataset", "feedback"), "'implicit' is for task 'recommendation'", dataset.feedback))
+        for field in ("timestamp_column", "weight_column"):
+            if getattr(dataset, field) is not None and not self.implicit:
+                problems.append((("dataset", field), "is for dataset.feedback 'implicit'", getattr(dataset, field)))
+        model = self.model
+        if isinstance(model, MatrixFactorizationModel):
+            if self.implicit and model.loss == "mse":
+                problems.append((("model", "loss"), "'mse' learns ratings; implicit feedback takes 'softmax', 'bpr' or 'bce'", model.loss))
+            if not self.implicit:
+                if model.loss not in ("auto", "mse"):
+                    problems.append((("model", "loss"), f"{model.loss!r} ranks implicit feedback; set dataset.feedback to "
+                                     "'implicit' or use 'mse'", model.loss))
+                if model.negatives is not None:
+                    problems.append((("model", "negatives"), "is for dataset.feedback 'implicit'", model.negatives))
+                if model.negative_sampling != "uniform":
+                    problems.append((("model", "negative_sampling"), "is for dataset.feedback 'implicit'", model.negative_sampling))
+        return problems
+
+    @property
+    def implicit(self) -> bool:
+        """An implicit-feedback recommender: it ranks items rather than predicting a rating."""
+        return self.task == "recommendation" and self.dataset.feedback == "implicit"
+
     @property
     def monitor(self) -> tuple[str, Literal["min", "max"]]:
         """The metric that picks the best checkpoint and drives early stopping."""
-        name, mode = DEFAULT_MONITOR[self.task]
+        name, mode = IMPLICIT_MONITOR if self.implicit else DEFAULT_MONITOR[self.task]
         if self.training.monitor:
             name = self.training.monitor
-            mode = self.training.monitor_mode or better_direction(self.task, name)
+            mode = self.training.monitor_mode or better_direction(self.task, name, self.dataset.feedback)
         return name, mode
 
 

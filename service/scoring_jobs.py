@@ -45,7 +45,7 @@ from adamant.store.exceptions import NotFound
 from adamant.store.models import Checkpoint, Job
 from adamant.store.states import JobStatus
 from service.caller import Caller
-from service.submission import check_dataset_ref
+from service.submission import check_dataset_ref, check_ref
 
 SCORING_QUEUE = "cpu"  # the numpy scorer needs no GPU
 MEDIA_TYPES = {"csv": "text/csv", "parquet": "application/vnd.apache.parquet"}
@@ -72,6 +72,11 @@ def submit_scoring_job(
     check_dataset_ref(session, settings, tenant_id, request)  # type: ignore[arg-type]  # reads .dataset.ref only
     if request.holdout_of is not None:
         check_holdout(session, tenant_id, request)
+    if request.items is not None:
+        if model_job.spec["task"] != "recommendation":
+            raise SpecError(f"job {model_job_id} is a {model_job.spec['task']} model; an item table joins "
+                            "recommended items", path="items")
+        check_ref(session, settings, tenant_id, request.items.ref, "items.ref")
     check_upload_columns(session, settings, tenant_id, request, checkpoint)
     store_usage.check_room(session, settings, tenant_id, "a scoring job's output")  # 409 at the artifact quota
     spec = ScoringJobSpec(

@@ -43,7 +43,11 @@ def request_hash(spec: JobSpec) -> str:
 def check_dataset_ref(session: Session, settings: Settings, tenant_id: str, spec: JobSpec) -> Path | None:
     """Refuse a reference that cannot resolve for this tenant (422 naming dataset.ref). An
     object-store URI is checked against the tenant's prefixes only: the data is not read here."""
-    ref = spec.dataset.ref
+    return check_ref(session, settings, tenant_id, spec.dataset.ref, "dataset.ref")
+
+
+def check_ref(session: Session, settings: Settings, tenant_id: str, ref: str, path: str) -> Path | None:
+    """check_dataset_ref for any table reference of a request, the 422 naming `path`."""
     scheme, _, rest = ref.partition(":")
     try:
         if scheme == "builtin":
@@ -57,12 +61,12 @@ def check_dataset_ref(session: Session, settings: Settings, tenant_id: str, spec
             resolve_object(ref, store_tenants.get_tenant(session, tenant_id).dataset_prefixes)
             return None
     except NotFound as exc:
-        raise SpecError(f"no dataset {rest!r} (upload one with POST /v1/datasets)", path="dataset.ref") from exc
+        raise SpecError(f"no dataset {rest!r} (upload one with POST /v1/datasets)", path=path) from exc
     except DatasetError as exc:
-        raise SpecError(exc.reason, path="dataset.ref") from exc
+        raise SpecError(exc.reason, path=path) from exc
     raise SpecError(
         f"unsupported reference {ref!r}: use builtin:<name>, dataset:<id>, file:<path> or an s3://, gs://, az:// URI",
-        path="dataset.ref",
+        path=path,
     )
 
 

@@ -11,8 +11,9 @@ exactly what training saw. Outputs by task:
 - binary: `score` (probability of the positive class) and `label`
 - multiclass: `label` and `prob_<class>` per class
 - regression: `prediction` in the target's own units
-- recommendation: `prediction` (the rating) for rows with a user and an item; with only a
-  user column, the top-k items per user (`rank`, `item`, `score`)
+- recommendation: `prediction` (the rating; implicit feedback: `score`) for rows with a user
+  and an item; with only a user column, the top-k items per user (`rank`, `item`, `score`, and
+  for implicit feedback `source`: adamant/ranking/top_k.py)
 - segmentation: `segment`
 """
 
@@ -29,6 +30,7 @@ from torch import nn
 
 from adamant.exceptions import DatasetError
 from adamant.preparation.preprocessing import PreparedRows, Preprocessing
+from adamant.ranking.top_k import Remembered, top_k_rows
 from adamant.spec import JobSpec
 from worker.engine import checkpoints as ckpt
 from worker.models import ModelShape, SegmentAutoencoder, build_model
@@ -108,6 +110,8 @@ def _outputs(trained: TrainedModel, rows: PreparedRows) -> pd.DataFrame:
             out[f"prob_{label}"] = prob[:, i]
     elif trained.task == "regression":
         out["prediction"] = target.decode(raw)
+    elif trained.task == "recommendation" and target is None:  # implicit feedback: the ranking score
+        out["score"] = raw
     elif trained.task == "recommendation":
         low, high = target.minimum, target.maximum
         out["prediction"] = np.clip(raw, low, high)
@@ -117,7 +121,7 @@ def _outputs(trained: TrainedModel, rows: PreparedRows) -> pd.DataFrame:
 
 
 def recommend_top_k(trained: TrainedModel, frame: pd.DataFrame, top_k: int) -> pd.DataFrame:
-    """Top-k items per user among every item seen in training, best first."""
+    """Top-k items per user, best first: adamant/ranking/top_k.py over this model's scores."""
     users_index, items_index = trained.preprocessing.users, trained.preprocessing.items
     if users_index.column not in frame.columns:
         raise DatasetError(
@@ -125,19 +129,17 @@ def recommend_top_k(trained: TrainedModel, frame: pd.DataFrame, top_k: int) -> p
             "score given items)",
             column=users_index.column,
         )
+    model = trained.model
+    all_items = torch.arange(1, len(items_index) + 1, device=trained.device)
+
+    def score_users(users: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            chunk = torch.as_tensor(users, device=trained.device)
+            return model.score_candidates(chunk, all_items).double().cpu().numpy()
+
+    remembered = None
+    if getattr(model, "implicit", False):
+        remembered = Remembered(*(b.cpu().numpy() for b in (model.seen_indptr, model.seen_items, model.item_popularity)))
     user_ids = frame[users_index.column]
-    users = torch.as_tensor(users_index.lookup(user_ids), device=trained.device)
-    n_items = len(items_index)
-    k = min(top_k, n_items)
-    all_items = torch.arange(1, n_items + 1, device=trained.device)
-    records = []
-    with torch.no_grad():
-        for start in range(0, len(users), 256):
-            chunk = users[start : start + 256]
-            scores = trained.model(chunk.repeat_interleave(n_items), all_items.repeat(len(chunk))).view(len(chunk), n_items)
-            top = scores.topk(k, dim=1)
-            for row, (values, indices) in enumerate(zip(top.values.cpu().numpy(), top.indices.cpu().numpy())):
-                user = user_ids.iloc[start + row]
-                for rank, (value, index) in enumerate(zip(values, indices), start=1):
-                    records.append((user, rank, items_index.ids[index], float(value)))
-    return pd.DataFrame.from_records(records, columns=[users_index.column, "rank", "item", "score"])
+    return top_k_rows(user_ids, users_index.lookup(user_ids), score_users, items_index.ids, top_k,
+                      user_column=users_index.column, remembered=remembered)

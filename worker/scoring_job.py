@@ -77,6 +77,10 @@ def score(job: LeasedJob) -> int:
     scorer = load_scorer(local_copy(settings, checkpoint.path))  # fetched when another host wrote it
     frame = load_dataset(spec.dataset.as_dataset_spec(), file_roots=settings.file_roots, uploads=job.uploads,
                          object_prefixes=dataset_prefixes(job, spec.dataset.ref))
+    item_metadata = None
+    if spec.items is not None:
+        item_metadata = load_dataset(spec.items.as_dataset_spec(), file_roots=settings.file_roots, uploads=job.uploads,
+                                     object_prefixes=dataset_prefixes(job, spec.items.ref))
     if spec.holdout_of is not None:
         frame = holdout_rows(_run_dir_with(settings, spec.holdout_of, HOLDOUT_FILE), frame, spec.holdout_of)
     profile = read_reference(_run_dir_with(settings, spec.model_job_id, REFERENCE_FILE))
@@ -89,6 +93,7 @@ def score(job: LeasedJob) -> int:
         summary = score_table(
             scorer, frame, out_dir / f"predictions.{spec.format}", fmt=spec.format, top_k=spec.top_k,
             profile=profile, id_column=spec.id_column, on_chunk=_progress_reporter(reporter, len(frame)),
+            item_metadata=item_metadata,
         )
     except ScoringStopped:
         if not reporter.cancel_requested:

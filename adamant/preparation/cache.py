@@ -59,7 +59,7 @@ META = "meta.json"
 ARRAY_FIELDS = (
     "numbers_train", "codes_train", "y_train", "numbers_val", "codes_val", "y_val", "embedded_train", "embedded_val",
     "ids_train", "ids_val", "train_rows", "val_rows",
-    "user_idx_train", "item_idx_train", "user_idx_val", "item_idx_val", "fit_rows",
+    "user_idx_train", "item_idx_train", "user_idx_val", "item_idx_val", "fit_rows", "weights_train",
 )
 SCALAR_FIELDS = (
     "task", "feature_names", "n_classes", "class_labels", "n_users", "n_items", "rating_mean", "rating_min",
@@ -68,7 +68,8 @@ SCALAR_FIELDS = (
 # Source whose meaning the arrays depend on (see the module doc): a change there is a new key.
 _SOURCES = (
     "preparation/prepare.py", "preparation/preprocessing.py", "preparation/encoding.py", "preparation/columns.py", "preparation/split.py",
-    "preparation/targets.py", "preparation/cells.py", "preparation/streamed.py", "datasets/readers.py", "datasets/schema.py",
+    "preparation/targets.py", "preparation/cells.py", "preparation/streamed.py", "preparation/interactions.py",
+    "ranking/evaluation.py", "datasets/readers.py", "datasets/schema.py",
     "datasets/catalogue.py", "datasets/cdnow.py", "monitoring/profile.py",
 )
 STALE_TEMPORARY_S = 24 * 3600

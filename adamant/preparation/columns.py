@@ -41,12 +41,14 @@ def select_columns(task: str, dataset: DatasetSpec, frame: pd.DataFrame) -> Colu
     named += [("features", name) for name in dataset.features or []]
     named += [("drop", name) for name in dataset.drop]
     named += [("validation.column", dataset.validation.column)]
+    named += [("timestamp_column", dataset.timestamp_column), ("weight_column", dataset.weight_column)]
     for field_name, name in named:
         if name is not None and name not in columns:
             raise unknown_column(name, f"dataset.{field_name}", columns)
 
     target = dataset.target
-    if task != "segmentation" and target is None:
+    implicit = task == "recommendation" and dataset.feedback == "implicit"
+    if task != "segmentation" and not implicit and target is None:
         raise DatasetError(f"Task {task} needs dataset.target, the column to predict")
     roles = {"id_column": dataset.id_column, "user_column": dataset.user_column, "item_column": dataset.item_column}
     for role, name in roles.items():
@@ -73,8 +75,8 @@ def select_columns(task: str, dataset: DatasetSpec, frame: pd.DataFrame) -> Colu
     if task == "recommendation":
         if dataset.features:
             raise DatasetError(
-                "Recommendation models learn from the user, item and rating columns only; "
-                "remove dataset.features",
+                "Recommendation models learn from the user, item and rating (or timestamp and weight) columns "
+                "only; remove dataset.features",
                 column=dataset.features[0],
             )
         return ColumnSelection(

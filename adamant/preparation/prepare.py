@@ -64,6 +64,8 @@ class PreparedData:
     rating_min: float | None = None
     rating_max: float | None = None
     cold_val_rows: int = 0
+    # implicit feedback (adamant/preparation/interactions.py): each training interaction's weight over their mean
+    weights_train: np.ndarray | None = None
     excluded_columns: dict[str, str] = field(default_factory=dict)  # column -> why it is not a feature
     # the training rows numeric statistics were fitted on, when a table has more than FIT_SAMPLE_ROWS
     fit_rows: np.ndarray | None = None
@@ -103,6 +105,10 @@ def fit_sample(train_rows: np.ndarray, seed: int, size: int | None = None) -> np
 
 
 def prepare_training_data(spec: JobSpec, frame: pd.DataFrame) -> PreparedData:
+    if spec.implicit:
+        from adamant.preparation.interactions import prepare_interactions  # noqa: PLC0415 - it imports this module
+
+        return prepare_interactions(spec, frame)
     task, dataset = spec.task, spec.dataset
     selection = select_columns(task, dataset, frame)
     frame = frame.reset_index(drop=True)
@@ -118,7 +124,7 @@ def prepare_training_data(spec: JobSpec, frame: pd.DataFrame) -> PreparedData:
         numeric_target = target_numbers(frame[selection.target])
     if task == "recommendation":
         for name in (selection.user_column, selection.item_column):
-            _refuse_missing_ids(frame[name])
+            refuse_missing_ids(frame[name], "rating")
 
     if dataset.validation.column is not None:
         train_rows, val_rows = split_by_column(frame[dataset.validation.column])
@@ -176,12 +182,13 @@ def prepare_training_data(spec: JobSpec, frame: pd.DataFrame) -> PreparedData:
     return prepared
 
 
-def _refuse_missing_ids(column: pd.Series) -> None:
+def refuse_missing_ids(column: pd.Series, what: str) -> None:
+    """A DatasetError at the first row of `column` with no id: every rating (interaction) needs a user and an item."""
     missing = pd.isna(to_keys(column))
     if missing.any():
         row = first_row(missing, np.arange(1, len(column) + 1))
         raise DatasetError(
-            f"Column {column.name!r} has a missing id at row {row} ({ROW_CONVENTION}); every rating needs "
+            f"Column {column.name!r} has a missing id at row {row} ({ROW_CONVENTION}); every {what} needs "
             "a user and an item",
             column=str(column.name),
             row=row,

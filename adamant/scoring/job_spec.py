@@ -43,6 +43,11 @@ class ScoringRequest(SpecModel):
         description="The table's column that identifies each row in the output; default: the model's id column, else the row number.",
     )
     top_k: Int = Field(10, ge=1, le=1000, description="Recommenders given rows with only a user: items per user.")
+    items: ScoringDataset | None = Field(
+        None,
+        description="Recommenders' top-k: a table of item metadata (title, category, price) with the model's item "
+        "column; its other columns are joined to each recommended item.",
+    )
     checkpoint: str = Field("best", min_length=1, max_length=40, description="`best` or a checkpoint id of the job.")
     holdout_of: str | None = Field(
         None,

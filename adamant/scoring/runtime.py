@@ -96,6 +96,15 @@ class StateDict:
         self._taken.add(name)
         return value.astype(np.float32, copy=False)
 
+    def take_indices(self, name: str, length: int) -> np.ndarray:
+        """An integer buffer (an implicit recommender's seen items) as int64, of `length` values."""
+        value = self._tensors.get(name)
+        if value is None or value.shape != (length,) or value.dtype.kind not in "iu":
+            found = "missing" if value is None else f"{value.dtype} of shape {value.shape}"
+            raise CheckpointError(f"checkpoint weights do not fit this model: {name!r} is {found}, the model needs int ({length},)")
+        self._taken.add(name)
+        return value.astype(np.int64, copy=False)
+
     def linear(self, prefix: str, n_in: int, n_out: int) -> Layer:
         return linear(self.take(f"{prefix}.weight", (n_out, n_in)), self.take(f"{prefix}.bias", (n_out,)))
 
@@ -171,6 +180,14 @@ class MatrixFactorization:
     item_bias: np.ndarray | None = None
     head: Layer | None = None
     combine: Layer | None = None
+    # implicit feedback: each user's training items (CSR over users 0..n_users) and each item's interactions
+    seen_indptr: np.ndarray | None = None
+    seen_items: np.ndarray | None = None
+    item_popularity: np.ndarray | None = None
+
+    @property
+    def implicit(self) -> bool:
+        return self.seen_items is not None
 
     def __call__(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         p = self.user_embedding[users]
@@ -189,7 +206,7 @@ class MatrixFactorization:
 
 
 def build_matrix_factorization(
-    spec: MatrixFactorizationModel, state: StateDict, n_users: int, n_items: int
+    spec: MatrixFactorizationModel, state: StateDict, n_users: int, n_items: int, seen: int = 0
 ) -> MatrixFactorization:
     dim = spec.embedding_dim
     model = MatrixFactorization(
@@ -208,6 +225,10 @@ def build_matrix_factorization(
             width = hidden
         model.head = sequential(layers)
         model.combine = state.linear("combine", dim + width, 1)
+    if seen:
+        model.seen_indptr = state.take_indices("seen_indptr", n_users + 2)
+        model.seen_items = state.take_indices("seen_items", seen)
+        model.item_popularity = state.take("item_popularity", (n_items + 1,))
     return model
 
 
@@ -265,7 +286,7 @@ def build_model(spec: ModelSpec, shape: Mapping[str, Any], tensors: Mapping[str,
     elif isinstance(spec, MLPModel):
         model = build_mlp(spec, state, n_features, n_outputs, embeddings)
     elif isinstance(spec, MatrixFactorizationModel):
-        model = build_matrix_factorization(spec, state, int(shape["n_users"]), int(shape["n_items"]))
+        model = build_matrix_factorization(spec, state, int(shape["n_users"]), int(shape["n_items"]), int(shape.get("seen", 0)))
     elif isinstance(spec, AutoencoderModel):
         model = build_autoencoder(spec, state, n_features)
     else:

@@ -8,8 +8,9 @@ column (tests/adamant/scoring compares the two on real checkpoints of every task
 - binary: `score` (probability of the positive class) and `label`
 - multiclass: `label` and `prob_<class>` per class
 - regression: `prediction` in the target's own units
-- recommendation: `prediction` (the rating, clipped to the training range) for rows with a
-  user and an item; with only a user column, the top-k items per user (`rank`, `item`, `score`)
+- recommendation: `prediction` (the rating, clipped to the training range; implicit feedback:
+  `score`, the ranking score) for rows with a user and an item; with only a user column, the
+  top-k items per user (`rank`, `item`, `score`, and for implicit feedback `source`)
 - segmentation: `segment`
 """
 
@@ -27,10 +28,9 @@ from safetensors.numpy import load_file
 from adamant.checkpoint_files import MODEL_FILE, verify_checkpoint
 from adamant.exceptions import CheckpointError, DatasetError
 from adamant.preparation.preprocessing import PreparedRows, Preprocessing
+from adamant.ranking.top_k import Remembered, top_k_rows
 from adamant.scoring.runtime import MatrixFactorization, Model, SegmentAutoencoder, build_model
 from adamant.spec import JobSpec
-
-TOP_K_USERS_PER_CHUNK = 256  # bounds the (users x items) score matrix of one chunk
 
 
 @dataclass
@@ -104,6 +104,8 @@ def output_frame(scorer: Scorer, rows: PreparedRows) -> pd.DataFrame:
             out[f"prob_{label}"] = prob[:, i]
     elif scorer.task == "regression":
         out["prediction"] = target.decode(raw)
+    elif scorer.task == "recommendation" and target is None:  # implicit feedback: the ranking score
+        out["score"] = raw
     elif scorer.task == "recommendation":
         out["prediction"] = np.clip(raw, target.minimum, target.maximum)
     else:
@@ -117,7 +119,8 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
 
 
 def recommend_top_k(scorer: Scorer, frame: pd.DataFrame, top_k: int) -> pd.DataFrame:
-    """Top-k items per user among every item seen in training, best first."""
+    """Top-k items per user, best first (adamant/ranking/top_k.py: an implicit model leaves out
+    each user's training items and gives cold-start users the popular ones)."""
     users_index, items_index = scorer.preprocessing.users, scorer.preprocessing.items
     if users_index.column not in frame.columns:
         raise DatasetError(
@@ -129,19 +132,13 @@ def recommend_top_k(scorer: Scorer, frame: pd.DataFrame, top_k: int) -> pd.DataF
         raise ValueError(f"top_k must be 0 or more, not {top_k}")
     model = scorer.model
     assert isinstance(model, MatrixFactorization)
-    user_ids = frame[users_index.column]
-    users = users_index.lookup(user_ids)
     n_items = len(items_index)
-    k = min(top_k, n_items)
     all_items = np.arange(1, n_items + 1)
-    records = []
-    for start in range(0, len(users), TOP_K_USERS_PER_CHUNK):
-        chunk = users[start : start + TOP_K_USERS_PER_CHUNK]
-        scores = model(np.repeat(chunk, n_items), np.tile(all_items, len(chunk))).reshape(len(chunk), n_items)
-        # Best first; equal scores by item index (torch.topk promises no order among ties).
-        best = np.argsort(-scores, axis=1, kind="stable")[:, :k]
-        for row, indices in enumerate(best):
-            user = user_ids.iloc[start + row]
-            for rank, index in enumerate(indices, start=1):
-                records.append((user, rank, items_index.ids[index], float(scores[row, index])))
-    return pd.DataFrame.from_records(records, columns=[users_index.column, "rank", "item", "score"])
+
+    def score_users(users: np.ndarray) -> np.ndarray:
+        return model(np.repeat(users, n_items), np.tile(all_items, len(users))).reshape(len(users), n_items)
+
+    remembered = Remembered(model.seen_indptr, model.seen_items, model.item_popularity) if model.implicit else None
+    user_ids = frame[users_index.column]
+    return top_k_rows(user_ids, users_index.lookup(user_ids), score_users, items_index.ids, top_k,
+                      user_column=users_index.column, remembered=remembered)

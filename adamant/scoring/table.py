@@ -32,6 +32,7 @@ from adamant.exceptions import DatasetError
 from adamant.monitoring.drift import drift_report
 from adamant.monitoring.gains import gains_table, lift_summary
 from adamant.preparation.cells import to_numbers
+from adamant.ranking.top_k import join_item_metadata
 from adamant.scoring.scorer import Scorer, output_frame, score_frame
 
 OutputFormat = Literal["csv", "parquet"]
@@ -55,13 +56,15 @@ def score_table(
     profile: dict[str, Any] | None = None,
     id_column: str | None = None,
     on_chunk: Callable[[int], None] | None = None,
+    item_metadata: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
     """Score every row of `frame` into `out_path`; returns the summary (JSON-safe).
 
     `id_column` names the table's column that identifies each row in the output (a customer
     id the model was not trained with); by default the model's own id column, else the row
     number. `on_chunk(rows_done)` runs after each chunk is written: the worker reports
-    progress there, and may raise to stop (the partial file is then removed).
+    progress there, and may raise to stop (the partial file is then removed). A recommender's
+    top-k rows get `item_metadata`'s columns beside each item (adamant/ranking/top_k.py).
 
     Summary keys: "rows_scored", "output_rows", "columns", "seconds", "rows_per_s", "path",
     "format", "sha256", "bytes", "evaluation" (None, or {"labelled_rows", ...} by task:
@@ -84,12 +87,15 @@ def score_table(
         for start in range(0, len(frame), chunk_rows) if len(frame) else [0]:
             chunk = frame.iloc[start : start + chunk_rows]
             out = score_chunk(scorer, chunk, first_row=start + 1, top_k=top_k, id_column=id_column)
+            ranked = gives_top_k(scorer, chunk)
+            if ranked and item_metadata is not None:
+                out = join_item_metadata(out, item_metadata, scorer.preprocessing.items.column)
             write(out)
             output_rows += len(out)
             columns = [str(column) for column in out.columns]
             if on_chunk is not None:
                 on_chunk(start + len(chunk))
-            if len(out) != len(chunk):
+            if ranked:
                 continue  # top-k rows per user: nothing to evaluate or profile per input row
             if scorer.task == "multiclass_classification":
                 scores.append(_predicted_class(scorer, out))
@@ -125,8 +131,7 @@ def score_chunk(
     """score_frame's outputs for rows `first_row`, `first_row` + 1, ... of the table (1-based),
     so row numbers (ids and errors alike) count from the top of the table, not of the chunk;
     with `id_column`, that column of the chunk comes first in place of the model's id."""
-    items = scorer.preprocessing.items
-    if scorer.task == "recommendation" and items is not None and items.column not in chunk.columns:
+    if gives_top_k(scorer, chunk):
         return score_frame(scorer, chunk, top_k=top_k)  # top-k rows per user: no row numbers in them
     row_numbers = np.arange(first_row, first_row + len(chunk))
     out = output_frame(scorer, scorer.preprocessing.transform(chunk, row_numbers=row_numbers))
@@ -135,6 +140,12 @@ def score_chunk(
         out = out.drop(columns=[default_id])
         out.insert(0, id_column, chunk[id_column].to_numpy())
     return out
+
+
+def gives_top_k(scorer: Scorer, chunk: pd.DataFrame) -> bool:
+    """A recommender given users without items answers with their top-k items, not a row each."""
+    items = scorer.preprocessing.items
+    return scorer.task == "recommendation" and items is not None and items.column not in chunk.columns
 
 
 def _labels(scorer: Scorer, chunk: pd.DataFrame, *, first_row: int) -> np.ndarray | None:

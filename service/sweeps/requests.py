@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from adamant import asha
-from adamant.metric_names import METRICS_BY_TASK, monitorable
+from adamant.metric_names import metric_table, monitorable
 from adamant.spec import FiniteJSON, Float, Int, JobSpec, OptimizerName, raise_field_errors
 
 # Paths into the job spec a sweep may search over.
@@ -96,7 +96,7 @@ class SweepRequest(Strict):
             raise ValueError("grid search needs a 'choice' list for every parameter")
         if self.method == "grid":
             self._fit_grid()
-        refuse_unreported_metric(self.base.task, self.metric, ("metric",))
+        refuse_unreported_metric(self.base, self.metric, ("metric",))
         return self
 
     def _fit_grid(self) -> None:
@@ -132,10 +132,11 @@ class Target(Strict):
     value: Float
 
 
-def refuse_unreported_metric(task: str, metric: str | None, loc: tuple[str, ...]) -> None:
+def refuse_unreported_metric(base: JobSpec, metric: str | None, loc: tuple[str, ...]) -> None:
     """A metric the trials never report would leave every trial unranked: a 422 naming it."""
-    if metric is not None and metric not in METRICS_BY_TASK[task]:
-        names = ", ".join(monitorable(task))
+    task, feedback = base.task, base.dataset.feedback
+    if metric is not None and metric not in metric_table(task, feedback):
+        names = ", ".join(monitorable(task, feedback))
         raise_field_errors("request", [(loc, f"{metric!r} is not a metric {task} reports; use one of: {names}", metric)])
 
 
@@ -152,5 +153,5 @@ class ComparisonRequest(Strict):
     @model_validator(mode="after")
     def _target_reported(self) -> ComparisonRequest:
         if self.target is not None:
-            refuse_unreported_metric(self.base.task, self.target.metric, ("target", "metric"))
+            refuse_unreported_metric(self.base, self.target.metric, ("target", "metric"))
         return self

@@ -23,7 +23,7 @@ def test_the_benchmark_tunes_fits_and_evaluates_every_method(tmp_path: Path, cap
         rows.append((user + 1, int(rng.integers(80, 300)) + 1, 5, 99))  # and one item from a long shared tail
     path = tmp_path / "u.data"
     path.write_text("".join(f"{u}\t{i}\t{r}\t{t}\n" for u, i, r, t in rows))
-    results = main(["--data", str(path)])
+    results = main(["--data", str(path), "--quick"])
     printed = capsys.readouterr().out
     for method in GRIDS:
         assert method in printed

@@ -409,6 +409,8 @@ def run_training(
     elif data.fit_rows is not None:
         reporter.log(f"numeric statistics fitted on a random sample of {len(data.fit_rows):,} of the "
                      f"{len(data.train_rows):,} training rows (levels counted over all of them)")
+    if spec.implicit:
+        reporter.log(implicit_summary(spec, data))
     for column, reason in data.excluded_columns.items():
         reporter.log(f"column {column!r} not used as a feature: {reason}")
     for feature in data.preprocessing.features:
@@ -427,6 +429,20 @@ def run_training(
         save_reference(run_dir, prepared, result.best_checkpoint or latest_valid_checkpoint(run_dir), reporter)
     (run_dir / "result.json").write_text(json.dumps(_jsonable(asdict(result)), indent=2))
     return result
+
+
+def implicit_summary(spec: JobSpec, data: PreparedData) -> str:
+    """What an implicit-feedback run holds out and how it trains, for its log."""
+    dataset, model = spec.dataset, spec.model
+    how = (f"the rows dataset.validation.column {dataset.validation.column!r} marks" if dataset.validation.column
+           else f"each user's latest interaction by {dataset.timestamp_column!r}" if dataset.timestamp_column
+           else "a random interaction of each user (no timestamp_column)")
+    cold = (f"; {data.cold_val_rows} of them with a user or item no training row has (never recommended: misses)"
+            if data.cold_val_rows else "")
+    return (f"implicit feedback: held out {len(data.val_rows):,} interactions, {how}{cold}; loss {model.ranking_loss()} "
+            f"with {model.negatives_per_draw()} {model.negative_sampling} negatives"
+            + (" per batch" if model.ranking_loss() == "softmax" else " per interaction")
+            + (f"; weights from {dataset.weight_column!r}" if dataset.weight_column else ""))
 
 
 def save_reference(run_dir: Path, prepared: TrainingData, checkpoint: Path | None, reporter: Reporter) -> None:

@@ -19,7 +19,7 @@ from torch import nn
 
 from adamant.exceptions import CheckpointError, TrainingError
 from adamant.preparation import PreparedData
-from adamant.spec import JobSpec
+from adamant.spec import JobSpec, MatrixFactorizationModel
 from worker.adam import build_optimizer, supports_sparse_grads
 from worker.engine import checkpoints as ckpt
 from worker.engine import metrics
@@ -31,10 +31,11 @@ from worker.engine.objectives import (
     StreamedTabularObjective,
     TabularObjective,
 )
+from worker.engine.ranking import ImplicitObjective
 from worker.engine.reporting import CheckpointInfo
 from worker.models import ModelShape, SegmentAutoencoder, build_model
 
-Objective = TabularObjective | StreamedTabularObjective | RecommendationObjective | SegmentationObjective
+Objective = TabularObjective | StreamedTabularObjective | RecommendationObjective | ImplicitObjective | SegmentationObjective
 
 
 def resolve_device(requested: str) -> torch.device:
@@ -48,6 +49,9 @@ def resolve_device(requested: str) -> torch.device:
 
 
 def model_shape(spec: JobSpec, data: PreparedData) -> ModelShape:
+    if spec.implicit:
+        pairs = np.unique(data.user_idx_train.astype(np.int64) * (data.n_items + 1) + data.item_idx_train)
+        return ModelShape(n_users=data.n_users, n_items=data.n_items, seen=int(pairs.size))
     if spec.task == "recommendation":
         return ModelShape(n_users=data.n_users, n_items=data.n_items, mean_rating=float(data.rating_mean))
     outputs = data.n_classes if spec.task == "multiclass_classification" else 1
@@ -58,6 +62,22 @@ def build_objective(spec: JobSpec, data: PreparedData, device: torch.device) -> 
     def t(array: np.ndarray, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         return torch.as_tensor(np.ascontiguousarray(array), dtype=dtype, device=device)
 
+    if spec.implicit:
+        model = spec.model
+        assert isinstance(model, MatrixFactorizationModel)
+        return ImplicitObjective(
+            users_train=t(data.user_idx_train, torch.long),
+            items_train=t(data.item_idx_train, torch.long),
+            weights_train=None if data.weights_train is None else t(data.weights_train),
+            users_val=t(data.user_idx_val, torch.long),
+            items_val=t(data.item_idx_val, torch.long),
+            n_users=data.n_users,
+            n_items=data.n_items,
+            loss=model.ranking_loss(),
+            negatives=model.negatives_per_draw(),
+            sampling=model.negative_sampling,
+            seed=spec.dataset.validation.seed,
+        )
     if spec.task == "recommendation":
         return RecommendationObjective(
             users_train=t(data.user_idx_train, torch.long),
@@ -223,4 +243,6 @@ def build_setup(
             raise CheckpointError(f"init_from checkpoint does not fit this model: {exc}") from exc
     optimizer = build_optimizer(spec.optimizer, model)
     objective = build_objective(spec, data, device)
+    if isinstance(objective, ImplicitObjective):  # what top-k scoring excludes and recommends to cold users
+        model.remember_interactions(objective.users_train, objective.items_train)
     return TrainingSetup(spec, data, device, shape, model, optimizer, objective, frame)

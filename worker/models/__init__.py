@@ -28,6 +28,7 @@ class ModelShape:
     n_items: int = 0
     mean_rating: float = 0.0
     embeddings: tuple[tuple[int, int], ...] = ()  # (rows, dim) of each embedded column's table
+    seen: int = 0  # implicit feedback: distinct (user, item) training pairs the model remembers
 
 
 def build_model(spec: ModelSpec, shape: ModelShape, *, sparse_embeddings: bool = True) -> nn.Module:
@@ -38,7 +39,7 @@ def build_model(spec: ModelSpec, shape: ModelShape, *, sparse_embeddings: bool =
         return build_mlp(spec, shape.n_features, shape.n_outputs, embeddings, sparse_embeddings)
     if isinstance(spec, MatrixFactorizationModel):
         sparse = spec.sparse and sparse_embeddings
-        return build_matrix_factorization(spec, shape.n_users, shape.n_items, shape.mean_rating, sparse)
+        return build_matrix_factorization(spec, shape.n_users, shape.n_items, shape.mean_rating, sparse, shape.seen)
     if isinstance(spec, AutoencoderModel):
         return build_autoencoder(spec, shape.n_features)
     raise TypeError(f"unknown model spec {type(spec).__name__}")

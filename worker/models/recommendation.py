@@ -2,6 +2,11 @@
 
 Index 0 of both embedding tables is the "unknown" user/item: ids first seen at prediction map
 there, so a cold user still gets the global mean plus the item's bias.
+
+An implicit-feedback model (ModelShape.seen > 0) also carries, as buffers saved with its
+weights, what top-k scoring needs beyond them: each user's training items (`seen_indptr`,
+`seen_items`, CSR rows 0..n_users) to exclude, and each item's training interactions
+(`item_popularity`) for cold-start users. They are data, not parameters: no optimizer sees them.
 """
 
 from __future__ import annotations
@@ -13,7 +18,9 @@ from adamant.spec import MatrixFactorizationModel
 
 
 class MatrixFactorization(nn.Module):
-    def __init__(self, spec: MatrixFactorizationModel, n_users: int, n_items: int, mean_rating: float, sparse: bool) -> None:
+    def __init__(
+        self, spec: MatrixFactorizationModel, n_users: int, n_items: int, mean_rating: float, sparse: bool, seen: int = 0
+    ) -> None:
         super().__init__()
         dim = spec.embedding_dim
         self.user_embedding = nn.Embedding(n_users + 1, dim, sparse=sparse)
@@ -41,6 +48,48 @@ class MatrixFactorization(nn.Module):
         # Set by forward in training mode; the engine adds it to the loss. Kept on the module
         # because the penalty needs the rows the batch gathered, which only forward sees.
         self.penalty: torch.Tensor | None = None
+        self.implicit = seen > 0
+        if self.implicit:
+            self.register_buffer("seen_indptr", torch.zeros(n_users + 2, dtype=torch.long))
+            self.register_buffer("seen_items", torch.zeros(seen, dtype=torch.long))
+            self.register_buffer("item_popularity", torch.zeros(n_items + 1))
+
+    def remember_interactions(self, users: torch.Tensor, items: torch.Tensor) -> None:
+        """Fill the implicit model's buffers from the training interactions (index pairs)."""
+        n_rows = self.seen_indptr.numel() - 1
+        key = users.long() * self.item_embedding.num_embeddings + items.long()
+        unique = torch.unique(key)
+        rows, cols = unique // self.item_embedding.num_embeddings, unique % self.item_embedding.num_embeddings
+        counts = torch.bincount(rows, minlength=n_rows)
+        self.seen_indptr.copy_(torch.cat([counts.new_zeros(1), counts.cumsum(0)]))
+        if cols.numel() != self.seen_items.numel():
+            raise ValueError(f"{cols.numel()} distinct interactions, the model was built for {self.seen_items.numel()}")
+        self.seen_items.copy_(cols)
+        self.item_popularity.copy_(torch.bincount(items.long(), minlength=self.item_popularity.numel()).float())
+
+    def score_candidates(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """(B, n) scores of each of B users against n items: `items` is (n,), shared by every user,
+        or (B, n), a row per user. Same score as forward for each pair; the penalty covers the rows gathered."""
+        p = self.dropout(self.user_embedding(users))  # (B, d)
+        q = self.dropout(self.item_embedding(items))  # (n, d) or (B, n, d)
+        if self.head is None and items.dim() == 1:
+            score = p @ q.T
+        elif self.head is None:
+            score = torch.einsum("bd,bnd->bn", p, q)
+        else:
+            q_rows = q.expand(p.shape[0], *q.shape) if items.dim() == 1 else q
+            p_rows = p.unsqueeze(1).expand(-1, q_rows.shape[1], -1)
+            deep = self.head(torch.cat([p_rows, q_rows], dim=-1))
+            score = self.combine(torch.cat([p_rows * q_rows, deep], dim=-1)).squeeze(-1)
+        score = score + self.global_bias
+        penalty = (p * p).sum(-1).mean() + (q * q).sum(-1).mean()
+        if self.use_biases:
+            bu = self.user_bias(users)  # (B, 1)
+            bi = self.item_bias(items).squeeze(-1)  # (n,) or (B, n)
+            score = score + bu + bi
+            penalty = penalty + (bu * bu).mean() + (bi * bi).mean()
+        self.penalty = self.regularization * penalty if self.training and self.regularization > 0 else None
+        return score
 
     def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         p = self.user_embedding(users)
@@ -63,6 +112,6 @@ class MatrixFactorization(nn.Module):
 
 
 def build_matrix_factorization(
-    spec: MatrixFactorizationModel, n_users: int, n_items: int, mean_rating: float, sparse: bool
+    spec: MatrixFactorizationModel, n_users: int, n_items: int, mean_rating: float, sparse: bool, seen: int = 0
 ) -> nn.Module:
-    return MatrixFactorization(spec, n_users, n_items, mean_rating, sparse)
+    return MatrixFactorization(spec, n_users, n_items, mean_rating, sparse, seen)

@@ -6,7 +6,11 @@ import { number } from "./format.js";
 // Metrics that share units share a chart; names no group claims get a chart of their own.
 const GROUPS = [
   { id: "loss", title: "Loss (training and validation)", names: ["loss", "train_loss", "val_loss", "val_log_loss"] },
-  { id: "quality", title: "Validation quality", names: ["val_auc", "val_accuracy", "val_hr_10", "val_ndcg_10", "val_silhouette"] },
+  { id: "quality", title: "Validation quality", names: ["val_auc", "val_accuracy", "val_silhouette"] },
+  // Implicit feedback: the full catalogue (explicit ratings: against 100 sampled items, see the docs)
+  { id: "ranking", title: "Ranking: hit rate and NDCG of the held-out items", names: ["val_hr_10", "val_ndcg_10", "val_recall_20"] },
+  { id: "sampled", title: "Ranking against 100 sampled items (He et al. 2017)", names: ["val_sampled_hr_10", "val_sampled_ndcg_10"] },
+  { id: "catalogue", title: "Catalogue coverage of the top 10", names: ["val_coverage_10"] },
   { id: "lift", title: "Lift in the top 10%", names: ["val_lift_10"] },
   { id: "error", title: "Validation error", names: ["val_rmse", "val_mae"] },
   { id: "lr", title: "Learning rate", names: ["lr"] },

@@ -52,7 +52,7 @@ const MAIN_METRIC = {
   binary_classification: ["val_auc", "val_loss"],
   multiclass_classification: ["val_accuracy", "val_loss"],
   regression: ["val_rmse", "val_loss"],
-  recommendation: ["val_rmse", "val_hr_10", "val_loss"],
+  recommendation: ["val_rmse", "val_ndcg_10", "val_hr_10", "val_loss"], // implicit feedback has no val_rmse
   segmentation: ["val_silhouette", "val_loss"],
 };
 

@@ -18,7 +18,7 @@ import pytest
 
 from adamant.metric_names import METRICS_BY_TASK, better_direction
 from adamant.preparation import prepare_training_data
-from adamant.spec import DEFAULT_MONITOR, JobSpec
+from adamant.spec import DEFAULT_MONITOR, IMPLICIT_MONITOR, JobSpec
 from worker.engine.reporting import RecordingReporter
 from worker.engine.setup import build_setup
 from worker.engine.trainer import train
@@ -46,6 +46,11 @@ def tiny_run(task: str, customers: pd.DataFrame) -> tuple[dict[str, Any], pd.Dat
         dataset = {"ref": "file:r.csv", "target": "rating", "user_column": "user", "item_column": "item"}
         model = {"type": "matrix_factorization", "embedding_dim": 4}
         frame = ratings()
+    elif task == "recommendation_implicit":  # the same table as purchases: its rows are interactions
+        dataset = {"ref": "file:r.csv", "user_column": "user", "item_column": "item", "feedback": "implicit", "drop": ["rating"]}
+        model = {"type": "matrix_factorization", "embedding_dim": 4, "negatives": 8}
+        frame = ratings()
+        task = "recommendation"
     else:
         model = {"type": "autoencoder", "hidden": [8], "latent_dim": 2, "segments": 3}
     spec = {"task": task, "dataset": dataset, "model": model, "training": {"epochs": 2, "batch_size": 128}}
@@ -82,3 +87,5 @@ def test_each_listed_metric_is_reported_at_every_evaluation_and_picks_a_best_che
 def test_each_tasks_default_monitor_is_a_listed_metric_with_its_direction() -> None:
     for task, (metric, mode) in DEFAULT_MONITOR.items():
         assert better_direction(task, metric) == mode
+    metric, mode = IMPLICIT_MONITOR
+    assert better_direction("recommendation", metric, "implicit") == mode
