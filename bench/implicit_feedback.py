@@ -72,9 +72,11 @@ def adamant_spec(params: dict[str, Any]) -> Any:
     return JobSpec.model_validate({
         "task": "recommendation",
         "dataset": dataset | {"validation": {"column": "held_out"}},
-        "model": {"type": "matrix_factorization", "embedding_dim": params["embedding_dim"], "loss": "softmax",
-                  "negatives": params["negatives"], "regularization": params["regularization"]},
+        "model": {"type": "matrix_factorization", "embedding_dim": params["embedding_dim"], "loss": params.get("loss", "softmax"),
+                  "negatives": params["negatives"], "regularization": params["regularization"],
+                  "negative_sampling": params.get("sampling", "uniform")},
         "optimizer": {"name": "adam", "lr": params["lr"]},
+        "schedule": {"type": params.get("schedule", "constant")},
         "training": {"epochs": params["epochs"], "batch_size": 1024, "seed": 0, "log_every_steps": 1000},
         "checkpointing": {"every_epochs": params["epochs"], "keep_last": 1},
     })
@@ -153,7 +155,8 @@ def tune(method: str, train: sp.csr_matrix, validation: sp.csr_matrix,
         params = dict(zip(grid, values, strict=True))
         if method == "adamant":  # the engine evaluates the same protocol each epoch: the best epoch is a parameter too
             per_epoch = fit_adamant(train, params, validation)[1]
-            best_epoch = int(np.argmax(per_epoch))
+            # a decaying schedule is shaped by its length: its run is taken whole, at its last epoch
+            best_epoch = int(np.argmax(per_epoch)) if params.get("schedule", "constant") == "constant" else len(per_epoch) - 1
             tried.append({**params, "epochs": best_epoch + 1, "val_ndcg@10": per_epoch[best_epoch]})
             continue
         score = evaluate_full(fit(method, train, params, validation), train, validation)["ndcg@10"]

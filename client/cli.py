@@ -118,6 +118,8 @@ def predict(
     output: Path | None = typer.Option(None, "--output", "-o", help="Write CSV here instead of stdout."),
     top_k: int = typer.Option(10, help="Recommendation: items per user when rows give only users."),
     checkpoint: str = typer.Option("best", help="Job id only: 'best' or a checkpoint id."),
+    items: Path | None = typer.Option(None, exists=True, dir_okay=False,
+                                      help="Local checkpoint, recommendation: a table of item metadata joined to each recommended item."),
 ) -> None:
     """Score rows, one output row per input row, in order, with the id column (or row number).
 
@@ -129,9 +131,12 @@ def predict(
     if local.is_dir():
         from worker.cli import predict_command
 
-        raise typer.Exit(predict_command(local, rows, output, top_k))
+        raise typer.Exit(predict_command(local, rows, output, top_k, items))
     if local.exists() or os.sep in target or target.startswith("."):
         raise fail(f"{target} is not a checkpoint directory (nor a job id)")
+    if items is not None:
+        raise UsageError("--items joins item metadata to a local checkpoint's top-k; on the service, a scoring job "
+                         "takes it: POST /v1/jobs/{id}/predictions with \"items\"")
     predict_remote(target, rows, output, top_k, checkpoint)
 
 

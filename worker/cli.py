@@ -20,7 +20,9 @@ from rich.table import Table
 
 from adamant.datasets import read_table
 from adamant.exceptions import AdamantError
+from adamant.ranking.top_k import join_item_metadata
 from adamant.scoring import load_scorer, score_frame
+from adamant.scoring.table import gives_top_k
 from adamant.spec import JobSpec
 from worker.engine import reporting
 from worker.engine.reporting import CheckpointInfo, JsonlMetricsWriter, MetricPoint
@@ -123,11 +125,14 @@ def print_result(stop_reason: str, best: dict[str, float], summary: dict, out: P
         Console().print(f"segment {segment['segment']}: {segment['size']} customers ({segment['share']:.1%}) {segment['profile']}")
 
 
-def predict_command(checkpoint: Path, rows: Path, output: Path | None, top_k: int) -> int:
+def predict_command(checkpoint: Path, rows: Path, output: Path | None, top_k: int, items: Path | None = None) -> int:
+    """Score a table with a local checkpoint; a recommender's top-k rows get `items`' columns joined."""
     try:
         scorer = load_scorer(checkpoint)
         frame = read_table(rows)
         result = score_frame(scorer, frame, top_k=top_k)
+        if items is not None and gives_top_k(scorer, frame):
+            result = join_item_metadata(result, read_table(items), scorer.preprocessing.items.column)
     except AdamantError as exc:
         console.print(f"[red]{exc.kind}[/red]: {exc}")
         return 1

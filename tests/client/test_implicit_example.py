@@ -30,11 +30,16 @@ def test_the_readme_example_trains_ranks_and_recommends_unbought_films(movielens
     assert result["best_metrics"]["val_ndcg_10"] > 0.02  # chance over 1,682 films: ~0.003
 
     pd.DataFrame({"column_1": [1, 2, 5000], "note": "x"}).to_csv(tmp_path / "users.csv", index=False)
+    films = pd.read_csv(movielens_path.parent / "u.item", sep="|", header=None, encoding="latin-1").iloc[:, :2]
+    films.columns = ["column_2", "title"]  # the model's item column, and what to show beside each film
+    films.to_csv(tmp_path / "films.csv", index=False)
     scored = subprocess.run([*ADAMANT, "predict", str(tmp_path / "run" / "best"), str(tmp_path / "users.csv"),
-                             "--output", str(tmp_path / "top.csv")], cwd=REPO, capture_output=True, text=True, timeout=120)
+                             "--output", str(tmp_path / "top.csv"), "--items", str(tmp_path / "films.csv")],
+                            cwd=REPO, capture_output=True, text=True, timeout=120)
     assert scored.returncode == 0, scored.stderr
     top = pd.read_csv(tmp_path / "top.csv")
-    assert list(top.columns) == ["column_1", "rank", "item", "score", "source"]
+    assert list(top.columns) == ["column_1", "rank", "item", "score", "source", "title"]
+    assert top.loc[top["item"] == 50, "title"].eq("Star Wars (1977)").all()
     assert top.groupby("column_1").size().tolist() == [10, 10, 10]
     ratings = pd.read_csv(movielens_path, sep="\t", names=["user", "item", "rating", "time"])
     seen = set(zip(ratings["user"], ratings["item"], strict=True))
