@@ -67,15 +67,7 @@ def to_numbers(column: pd.Series, rows: np.ndarray, what: str = "a number") -> n
     if pd.api.types.is_datetime64_any_dtype(column.dtype):
         raise DatasetError(f"Column {column.name!r} holds dates where {what} is needed", column=str(column.name))
     numbers = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-    bad = np.isnan(numbers) & ~pd.isna(to_keys(column))
-    if bad.any():
-        first = int(np.argmax(bad))
-        raise DatasetError(
-            f"Column {column.name!r} must hold {what}; found {column.iloc[first]!r} at row {int(rows[first])} "
-            f"({ROW_CONVENTION})",
-            column=str(column.name),
-            row=int(rows[first]),
-        )
+    refuse_cells(column, rows, np.isnan(numbers) & ~pd.isna(to_keys(column)), what)
     return numbers
 
 
@@ -88,16 +80,20 @@ def to_days(column: pd.Series, rows: np.ndarray) -> np.ndarray:
     else:
         moments = pd.to_datetime(column, errors="coerce", utc=True, format="mixed")
     days = ((moments - _EPOCH) / _DAY).to_numpy(dtype=np.float64, na_value=np.nan)
-    bad = np.isnan(days) & ~pd.isna(to_keys(column))
+    refuse_cells(column, rows, np.isnan(days) & ~pd.isna(to_keys(column)), "dates")
+    return days
+
+
+def refuse_cells(column: pd.Series, rows: np.ndarray, bad: np.ndarray, must: str) -> None:
+    """A DatasetError naming the column, the first `bad` cell's value and its row, when there is one."""
     if bad.any():
         first = int(np.argmax(bad))
         raise DatasetError(
-            f"Column {column.name!r} must hold dates; found {column.iloc[first]!r} at row {int(rows[first])} "
+            f"Column {column.name!r} must hold {must}; found {column.iloc[first]!r} at row {int(rows[first])} "
             f"({ROW_CONVENTION})",
             column=str(column.name),
             row=int(rows[first]),
         )
-    return days
 
 
 def first_row(mask: np.ndarray, rows: np.ndarray) -> int:

@@ -18,7 +18,7 @@ import pandas as pd
 from adamant.datasets.readers import ROW_CONVENTION
 from adamant.datasets.schema import column_kind
 from adamant.exceptions import DatasetError
-from adamant.preparation.cells import first_row, to_days, to_keys, to_numbers
+from adamant.preparation.cells import first_row, refuse_cells, to_days, to_keys, to_numbers
 from adamant.preparation.columns import select_columns
 from adamant.preparation.prepare import PreparedData, refuse_missing_ids
 from adamant.preparation.preprocessing import IdIndex, Preprocessing
@@ -80,15 +80,7 @@ def prepare_interactions(spec: JobSpec, frame: pd.DataFrame) -> PreparedData:
 def interaction_weights(column: pd.Series, rows: np.ndarray) -> np.ndarray:
     """The weight column as float64: a number >= 0 on every row (a DatasetError names the first other)."""
     values = to_numbers(column, rows, "a weight (a number >= 0)")
-    bad = ~np.isfinite(values) | (values < 0)
-    if bad.any():
-        at = int(np.argmax(bad))
-        raise DatasetError(
-            f"Column {column.name!r} must hold a weight >= 0 on every interaction; found {column.iloc[at]!r} at row "
-            f"{int(rows[at])} ({ROW_CONVENTION})",
-            column=str(column.name),
-            row=int(rows[at]),
-        )
+    refuse_cells(column, rows, ~np.isfinite(values) | (values < 0), "a weight >= 0 on every interaction")
     return values
 
 

@@ -16,6 +16,8 @@ from torch import nn
 
 from adamant.spec import MatrixFactorizationModel
 
+NCF_PAIRS_PER_BLOCK = 1 << 18  # (user, item) pairs through the neural-CF head at once outside training
+
 
 class MatrixFactorization(nn.Module):
     def __init__(
@@ -76,11 +78,12 @@ class MatrixFactorization(nn.Module):
             score = p @ q.T
         elif self.head is None:
             score = torch.einsum("bd,bnd->bn", p, q)
-        else:
-            q_rows = q.expand(p.shape[0], *q.shape) if items.dim() == 1 else q
-            p_rows = p.unsqueeze(1).expand(-1, q_rows.shape[1], -1)
-            deep = self.head(torch.cat([p_rows, q_rows], dim=-1))
-            score = self.combine(torch.cat([p_rows * q_rows, deep], dim=-1)).squeeze(-1)
+        elif torch.is_grad_enabled() or p.shape[0] * q.shape[-2] <= NCF_PAIRS_PER_BLOCK:
+            score = self._ncf(p, q)
+        else:  # evaluation and scoring: a block of users at a time through the head
+            rows = max(1, NCF_PAIRS_PER_BLOCK // q.shape[-2])
+            score = torch.cat([self._ncf(p[i:i + rows], q if items.dim() == 1 else q[i:i + rows])
+                               for i in range(0, p.shape[0], rows)])
         score = score + self.global_bias
         penalty = (p * p).sum(-1).mean() + (q * q).sum(-1).mean()
         if self.use_biases:
@@ -109,6 +112,14 @@ class MatrixFactorization(nn.Module):
             penalty = penalty + bu * bu + bi * bi
         self.penalty = self.regularization * penalty.mean() if self.training and self.regularization > 0 else None
         return score
+
+
+    def _ncf(self, p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+        """The neural-CF score of users p (B, d) against items q, (n, d) shared or (B, n, d)."""
+        q_rows = q.expand(p.shape[0], *q.shape) if q.dim() == 2 else q
+        p_rows = p.unsqueeze(1).expand(-1, q_rows.shape[1], -1)
+        deep = self.head(torch.cat([p_rows, q_rows], dim=-1))
+        return self.combine(torch.cat([p_rows * q_rows, deep], dim=-1)).squeeze(-1)
 
 
 def build_matrix_factorization(

@@ -85,10 +85,10 @@ def test_the_device_evaluation_equals_the_numpy_reference_on_the_same_scores() -
     assert reported["val_sampled_ndcg_10"] == pytest.approx(float(np.where(ranks < 10, 1 / np.log2(ranks + 2.0), 0).mean()))
 
 
-@pytest.mark.parametrize("loss", ["softmax", "bpr", "bce"])
-def test_each_loss_learns_what_popularity_cannot_see(loss: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("loss", "head"), [("softmax", []), ("bpr", []), ("bce", []), ("softmax", [16])])
+def test_each_loss_learns_what_popularity_cannot_see(loss: str, head: list[int], tmp_path: Path) -> None:
     frame = grouped_interactions()
-    spec = implicit_spec(loss=loss, negatives=32 if loss == "softmax" else 4)
+    spec = implicit_spec(loss=loss, negatives=32 if loss == "softmax" else 4, ncf_hidden=head)
     data = prepare_training_data(spec, frame)
     setup = build_setup(spec, data, device=torch.device("cpu"))
     before = setup.objective.evaluate(setup.model.eval())
@@ -132,3 +132,21 @@ def test_popularity_sampling_draws_items_by_count_to_the_three_quarters() -> Non
         users_val=torch.zeros(0, dtype=torch.long), items_val=torch.zeros(0, dtype=torch.long), n_users=1, n_items=4,
     )
     assert set(uniform.draw(1000).tolist()) == {1, 2, 3, 4}  # never index 0, the unknown item
+
+
+@pytest.mark.parametrize("head", [[], [8]])
+def test_candidate_scores_are_the_pairwise_scores_in_blocks_or_whole(head: list[int], monkeypatch: pytest.MonkeyPatch) -> None:
+    from worker.models import recommendation
+
+    spec = implicit_spec(ncf_hidden=head)
+    data = prepare_training_data(spec, grouped_interactions())
+    model = build_setup(spec, data, device=torch.device("cpu")).model.eval()
+    users, items = torch.arange(1, 31), torch.arange(0, data.n_items + 1)
+    with torch.no_grad():
+        whole = model.score_candidates(users, items)
+        pairs = model(users.repeat_interleave(len(items)), items.repeat(len(users))).view(len(users), len(items))
+        per_row = model.score_candidates(users, items.expand(len(users), -1))
+        monkeypatch.setattr(recommendation, "NCF_PAIRS_PER_BLOCK", 100)  # the head then sees 1 user at a time
+        blocked = model.score_candidates(users, items)
+    assert torch.allclose(whole, pairs, atol=1e-6) and torch.allclose(per_row, pairs, atol=1e-6)
+    assert torch.allclose(blocked, whole, atol=1e-6)
