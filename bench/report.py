@@ -34,7 +34,7 @@ BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
     "queue_drain": (["--jobs", "200"], ["--jobs", "20"]),  # both ways of starting jobs: ~12 min
     "quality": (["--folds"], []),
     "data_scale": (["--rows", "100000", "1000000"], ["--rows", "5000"]),
-    "implicit_feedback": ([], []),
+    "implicit_feedback": ([], ["--quick"]),
 }
 
 
