@@ -43,10 +43,10 @@ from typing import BinaryIO, Literal, TextIO
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from adamant.datasets.text_kinds import NUMBER, cleaned, kind_of, typed_arrow
 from adamant.exceptions import DatasetError
 
 Format = Literal["auto", "csv", "whitespace", "parquet"]
@@ -61,10 +61,6 @@ CSV_BLOCK_BYTES = 16 << 20  # the Arrow CSV path's blocks: a record batch (and a
 _NA_TEXT = ("", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>", "N/A",
             "NA", "NULL", "NaN", "None", "n/a", "nan", "null")
 
-_NUMBER = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
-_INTEGER = r"[+-]?\d+"
-# More digits than a float64 holds exactly: an account number, not a quantity.
-_MAX_NUMERIC_DIGITS = 15
 CHUNK = 1 << 20
 # What inspect_table keeps for the schema and preview: the first rows, up to either bound.
 SAMPLE_ROWS = 50_000
@@ -582,7 +578,7 @@ def _too_many_rows(name: str, rows: int, limits: ReadLimits, *, exact: bool = Fa
 
 def _has_header(first: list[str]) -> bool:
     # Column names are words: a number in the first row means it is already data.
-    return not any(re.fullmatch(_NUMBER, field.strip()) for field in first)
+    return not any(re.fullmatch(NUMBER, field.strip()) for field in first)
 
 
 def _check_several_columns(names: list[str], name: str, whitespace: bool, delimiter: str | None) -> None:
@@ -651,6 +647,38 @@ def _read_csv_with_arrow(
 
     The careful path holds the whole text, checks every row in Python and builds object columns:
     ~50 bytes a cell. This one holds Arrow text (~the file's size) and types a column at a time."""
+    layout = arrow_csv_layout(path, format, delimiter, header)
+    if layout is None:
+        return None
+    table = _arrow_csv_table(path, layout, on_rows, max_rows)
+    if table is None:
+        return None
+    if layout.header and table.num_rows == 0:
+        return None  # the careful path words this error
+    index = pd.RangeIndex(table.num_rows)
+    columns = {name: table.column(name) for name in layout.names}
+    del table
+    typed = {}
+    for name in layout.names:  # a column's text is let go once it is typed
+        typed[name] = _typed_values(columns.pop(name), index, name, categories=text_as_categories)
+    return pd.DataFrame(typed)
+
+
+@dataclass(frozen=True)
+class ArrowCsvLayout:
+    """How pyarrow's CSV reader reads a file: its column names, header, delimiter, and the bytes a
+    row takes in its first lines (for estimates of its rows)."""
+
+    names: list[str]
+    header: bool
+    delimiter: str
+    bytes_per_row: float
+
+
+def arrow_csv_layout(path: Path, format: Format | str, delimiter: str | None, header: bool | None) -> ArrowCsvLayout | None:
+    """The layout of a delimited UTF-8 file, sniffed from its first SNIFF_CHARS bytes; None for a file
+    the Arrow reader leaves to the careful path (gzip, another encoding or a byte-order mark,
+    whitespace-separated, empty); a DatasetError for a head the careful path would refuse too."""
     try:
         with path.open("rb") as file:
             head = file.read(SNIFF_CHARS)
@@ -664,31 +692,32 @@ def _read_csv_with_arrow(
         return None
     if not sample.strip():
         return None
-    whitespace, delimiter = _splitter(sample, path.name, format, delimiter)
+    whitespace, delimiter = _splitter(sample, path.name, format, delimiter)  # type: ignore[arg-type]
     if whitespace or delimiter is None:
         return None
     first, _ = next(_csv_records(sample, delimiter), ([], 0))
     header = _has_header(first) if header is None else header
     names = _column_names(first, header, path.name)
     _check_several_columns(names, path.name, whitespace, delimiter)
-    table = _arrow_csv_table(path, names, header, delimiter, len(sample) / max(sample.count("\n"), 1), on_rows, max_rows)
-    if table is None:
-        return None
-    if header and table.num_rows == 0:
-        return None  # the careful path words this error
-    index = pd.RangeIndex(table.num_rows)
-    columns = {name: table.column(name) for name in names}
-    del table
-    typed = {}
-    for name in names:  # a column's text is let go once it is typed
-        typed[name] = _typed_values(columns.pop(name), index, name, categories=text_as_categories)
-    return pd.DataFrame(typed)
+    return ArrowCsvLayout(names, header, delimiter, len(sample) / max(sample.count("\n"), 1))
 
 
-def _arrow_csv_table(
-    path: Path, names: list[str], header: bool, delimiter: str, bytes_per_row: float, on_rows: RowsCallback | None,
-    max_rows: int | None = None,
-) -> pa.Table | None:
+def arrow_csv_options(layout: ArrowCsvLayout, on_invalid: Callable[[pacsv.InvalidRow], str],
+                      block_bytes: int | None = None) -> dict[str, object]:
+    """pacsv.open_csv's options for a file of `layout`: every column as text, pandas' missing
+    markers as missing, `on_invalid` told of each malformed row ("skip" or "error"); blocks of
+    `block_bytes` (CSV_BLOCK_BYTES, read when called)."""
+    return {
+        "read_options": pacsv.ReadOptions(column_names=layout.names, skip_rows=1 if layout.header else 0,
+                                          block_size=block_bytes or CSV_BLOCK_BYTES),
+        "parse_options": pacsv.ParseOptions(delimiter=layout.delimiter, quote_char='"', double_quote=True,
+                                            newlines_in_values=True, invalid_row_handler=on_invalid),
+        "convert_options": pacsv.ConvertOptions(column_types={name: pa.string() for name in layout.names}, strings_can_be_null=True,
+                                                null_values=list(_NA_TEXT), quoted_strings_can_be_null=True),
+    }
+
+
+def _arrow_csv_table(path: Path, layout: ArrowCsvLayout, on_rows: RowsCallback | None, max_rows: int | None = None) -> pa.Table | None:
     """The file's rows as Arrow text (the first `max_rows` only, when given: on_rows then ends
     with the estimated total rather than the count); None when a row is malformed."""
     malformed: list[object] = []
@@ -697,14 +726,8 @@ def _arrow_csv_table(
         malformed.append(row)
         return "skip"
 
-    options = {
-        "read_options": pacsv.ReadOptions(column_names=names, skip_rows=1 if header else 0, block_size=CSV_BLOCK_BYTES),
-        "parse_options": pacsv.ParseOptions(delimiter=delimiter, quote_char='"', double_quote=True,
-                                            newlines_in_values=True, invalid_row_handler=refuse),
-        "convert_options": pacsv.ConvertOptions(column_types={name: pa.string() for name in names}, strings_can_be_null=True,
-                                                null_values=list(_NA_TEXT), quoted_strings_can_be_null=True),
-    }
-    estimate = max(1, round(path.stat().st_size / bytes_per_row))
+    options = arrow_csv_options(layout, refuse)
+    estimate = max(1, round(path.stat().st_size / layout.bytes_per_row))
     batches: list[pa.RecordBatch] = []
     rows = 0
     try:
@@ -871,26 +894,14 @@ def _typed(column: pd.Series) -> pd.Series:
 def _typed_values(
     text: pa.Array | pa.ChunkedArray, index: pd.Index, name: object, *, categories: bool = False
 ) -> pd.Series:
-    """`_typed` on Arrow text; with `categories`, a text column comes back as a pandas categorical."""
-    values = pc.utf8_trim_whitespace(text)
-    values = pc.if_else(pc.equal(values, ""), pa.scalar(None, pa.string()), values)
-    present = values.drop_null()
-    if len(present) == 0:
+    """`_typed` on Arrow text (the rule: adamant/datasets/text_kinds.py); with `categories`, a
+    text column comes back as a pandas categorical."""
+    values = cleaned(text)
+    kind = kind_of(values)
+    if kind == "empty":
         return pd.Series(float("nan"), index=index, dtype="float64", name=name)
-    if pc.all(pc.match_substring_regex(present, f"^{_NUMBER}$")).as_py():
-        integers = pc.all(pc.match_substring_regex(present, f"^{_INTEGER}$")).as_py()
-        zero_padded = pc.any(pc.match_substring_regex(present, r"^[+-]?0\d")).as_py()
-        too_long = pc.max(pc.utf8_length(present)).as_py() > _MAX_NUMERIC_DIGITS
-        if not (integers and (zero_padded or too_long)):
-            try:
-                numbers = pc.cast(values, pa.int64() if integers else pa.float64())
-            except pa.ArrowInvalid:
-                numbers = pc.cast(values, pa.float64())
-            return pd.Series(numbers.to_numpy(zero_copy_only=False), index=index, name=name)
-    lowered = pc.utf8_lower(present)
-    if len(present) == len(values) and pc.all(pc.is_in(lowered, pa.array(["true", "false"]))).as_py():
-        flags = pc.equal(pc.utf8_lower(values), "true").to_numpy(zero_copy_only=False)
-        return pd.Series(flags, index=index, name=name)
+    if kind != "text":
+        return pd.Series(typed_arrow(values, kind).to_numpy(zero_copy_only=False), index=index, name=name)
     if categories:
         encoded = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
         return pd.Series(encoded.dictionary_encode().to_pandas(), index=index, name=name)

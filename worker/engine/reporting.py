@@ -28,7 +28,7 @@ class MetricPoint:
 class DataProgress:
     """How far reading and preparing the table is, before the first training step."""
 
-    phase: str  # reading | preparing | from cache | ready
+    phase: str  # reading | converting (a CSV rewritten as Parquet to stream) | preparing | from cache | ready
     rows_read: int
     rows_total: int | None  # Parquet's footer; a text file's line count while it is read (an estimate)
     rows_per_s: float | None

@@ -35,6 +35,8 @@ import pandas as pd
 
 from adamant.checkpoint_files import MANIFEST, sha256_of
 from adamant.datasets import load_dataset, resolve_reference
+from adamant.datasets.csv_stream import convert_csv, csv_rows_estimate
+from adamant.datasets.readers import RowsCallback
 from adamant.datasets.resolve import ObjectReference, download_object, object_parquet_rows, object_version
 from adamant.exceptions import DatasetError
 from adamant.model_size import check_model_size, prepared_shape
@@ -86,6 +88,11 @@ class DataPhase:
 
     def on_rows(self, rows: int, total: int | None) -> None:
         self._rows("reading", self.started, rows, total)
+
+    def converting(self) -> Callable[[int, int | None], None]:
+        """A rows callback for rewriting a CSV as Parquet before streaming it (csv_stream.py): its two passes."""
+        started = time.monotonic()
+        return lambda rows, total: self._rows("converting", started, rows, total)
 
     def encoding(self) -> Callable[[int, int | None], None]:
         """A rows callback for a streamed table's encode pass: told as "preparing" with its own rate and ETA."""
@@ -205,7 +212,7 @@ def _prepare_for_training(
 
     def uncached() -> TrainingData:
         if streamed is not None:
-            return _prepare_streamed(spec, streamed.path(), data_phase, reporter, cache=None, key=None)
+            return _prepare_streamed(spec, streamed, data_phase, reporter, cache=None, key=None)
         return _prepare(spec, data_phase, **sources)
 
     if cache is None or identity is None:
@@ -225,7 +232,7 @@ def _prepare_for_training(
             except OSError as exc:
                 reporter.log(f"warning: prepared-data cache unavailable: {type(exc).__name__}: {exc}")
             if cached is None and streamed is not None:
-                return _prepare_streamed(spec, streamed.path(), data_phase, reporter, cache=cache, key=key)
+                return _prepare_streamed(spec, streamed, data_phase, reporter, cache=cache, key=key)
             if cached is None:
                 started = time.monotonic()
                 prepared = _prepare(spec, data_phase, **sources)
@@ -259,12 +266,14 @@ class StreamedTable:
     an object's bytes for the cache key (its store's ETag or md5 and size), None for a file."""
 
     identity: dict[str, Any] | None
-    fetch: Callable[[], Path]
+    fetch: Callable[[RowsCallback | None], Path]
     local: Path | None = None
+    rewritten_from: Path | None = None  # a delimited file, rewritten as Parquet by fetch
 
-    def path(self) -> Path:
+    def path(self, on_rows: RowsCallback | None = None) -> Path:
+        """The Parquet table, copied or converted first if need be (`on_rows` hears a CSV's conversion)."""
         if self.local is None:
-            self.local = self.fetch()
+            self.local = self.fetch(on_rows)
         return self.local
 
 
@@ -275,33 +284,48 @@ def streamed_table(
 ) -> Iterator[StreamedTable | None]:
     """The table to prepare by streaming (adamant/preparation/streamed.py) when the job's table is
     one of at least `stream_from_rows` rows (the settings' by default) and its task streams: a
-    `file:`/`dataset:` Parquet file in place, or an s3:// (gs://, az://) Parquet object or folder
-    of them partitioned Hive-style (its row count from the footers), copied to
-    $ADAMANT_HOME/cache/objects when it must be read and removed after. Else None, and the table is read whole."""
+    `file:`/`dataset:` Parquet file in place; a `file:`/`dataset:` delimited UTF-8 file (its rows
+    estimated from its size), rewritten as Parquet (adamant/datasets/csv_stream.py); or an s3://
+    (gs://, az://) Parquet object or folder of them partitioned Hive-style (its row count from the
+    footers), copied. Copies and rewrites go to $ADAMANT_HOME/cache/objects when the table must be
+    read (a cache hit needs neither) and are removed after. Else None: the table is read whole."""
     threshold = get_settings().stream_from_rows if stream_from_rows is None else stream_from_rows
+    dataset = spec.dataset
     found: Path | ObjectReference | None = None
+    rewrite = False
     try:
         if spec.task in STREAMED_TASKS:
-            source = resolve_reference(spec.dataset.ref, file_roots=file_roots, uploads=uploads, object_prefixes=object_prefixes)
-            if isinstance(source, Path) and streams(spec.task, source, spec.dataset.format, threshold):
+            source = resolve_reference(dataset.ref, file_roots=file_roots, uploads=uploads, object_prefixes=object_prefixes)
+            if isinstance(source, Path) and streams(spec.task, source, dataset.format, threshold):
                 found = source
-            elif isinstance(source, ObjectReference) and (object_parquet_rows(source, spec.dataset.format) or 0) >= threshold:
+            elif isinstance(source, Path) and (csv_rows_estimate(source, dataset.format, dataset.delimiter) or 0) >= threshold:
+                found, rewrite = source, True
+            elif isinstance(source, ObjectReference) and (object_parquet_rows(source, dataset.format) or 0) >= threshold:
                 found = source
     except DatasetError:
         pass  # the in-memory path reads the reference again and reports its error to the user
-    if not isinstance(found, ObjectReference):
-        yield None if found is None else StreamedTable(None, lambda: found, found)  # type: ignore[arg-type, return-value]
+    if isinstance(found, Path) and not rewrite:
+        yield StreamedTable(None, lambda _: found, found)  # type: ignore[arg-type, return-value]
+        return
+    if found is None:
+        yield None
         return
     objects = get_settings().home.absolute() / "cache" / "objects"
     local = objects / uuid.uuid4().hex  # a file, or a folder's files under their partition folders
 
-    def fetch() -> Path:
+    def fetch(on_rows: RowsCallback | None) -> Path:
         objects.mkdir(parents=True, exist_ok=True)
-        download_object(found, local)  # type: ignore[arg-type]
+        if isinstance(found, Path):
+            convert_csv(found, local, dataset.format, dataset.delimiter, on_rows=on_rows)
+        else:
+            download_object(found, local)  # type: ignore[arg-type]
         return local
 
     try:
-        yield StreamedTable(object_version(found), fetch)
+        if isinstance(found, Path):
+            yield StreamedTable(None, fetch, rewritten_from=found)
+        else:
+            yield StreamedTable(object_version(found), fetch)
     finally:
         if local.is_dir():
             shutil.rmtree(local, ignore_errors=True)
@@ -309,11 +333,16 @@ def streamed_table(
 
 
 def _prepare_streamed(
-    spec: JobSpec, path: Path, data_phase: DataPhase, reporter: Reporter, *,
+    spec: JobSpec, streamed: StreamedTable, data_phase: DataPhase, reporter: Reporter, *,
     cache: PreparedDataCache | None, key: str | None,
 ) -> TrainingData:
-    """Prepare `path` by streaming into files: a cache entry when `cache` takes it, else files
-    removed at once (their arrays stay mapped, and the space is freed when the run ends)."""
+    """Prepare `streamed`'s table by streaming into files: a cache entry when `cache` takes it, else
+    files removed at once (their arrays stay mapped, and the space is freed when the run ends)."""
+    started = time.monotonic()
+    path = streamed.path(data_phase.converting())
+    if streamed.rewritten_from is not None:
+        reporter.log(f"rewrote {streamed.rewritten_from.name} as Parquet to stream it: {data_phase.rows // 2:,} rows in "
+                     f"two passes, {time.monotonic() - started:.1f}s (adamant/datasets/csv_stream.py)")
     settings = get_settings()
     if cache is not None and key is not None:
         folder = cache.staging(key)

@@ -26,7 +26,8 @@ export function jobHeader(job, { cancel, resume }) {
   ];
 }
 
-const DATA_PHASES = { reading: "Reading", preparing: "Preparing" };
+const DATA_PHASES = { reading: "Reading", converting: "Rewriting the CSV as Parquet:", preparing: "Preparing" };
+const TIMED_PHASES = new Set(["reading", "converting"]); // a rate and an ETA make sense while rows go by once
 
 // "Reading 1.2M / 10M rows · 850k rows/s · ETA 11s" while the table is read or prepared; null otherwise.
 export function dataPhaseLine(job) {
@@ -34,8 +35,8 @@ export function dataPhaseLine(job) {
   if (!d || !DATA_PHASES[d.phase] || job.status !== "running") return null;
   const rows = d.rows_total ? `${count(d.rows_read)} / ${count(d.rows_total)} rows` : `${count(d.rows_read)} rows`;
   const parts = [`${DATA_PHASES[d.phase]} ${rows}`];
-  if (d.phase === "reading" && d.rows_per_s) parts.push(`${count(d.rows_per_s)} rows/s`);
-  if (d.phase === "reading" && d.eta_s !== null && d.eta_s !== undefined) parts.push(`ETA ${duration(d.eta_s)}`);
+  if (TIMED_PHASES.has(d.phase) && d.rows_per_s) parts.push(`${count(d.rows_per_s)} rows/s`);
+  if (TIMED_PHASES.has(d.phase) && d.eta_s !== null && d.eta_s !== undefined) parts.push(`ETA ${duration(d.eta_s)}`);
   return h("p.muted", { id: "data-progress" }, parts.join(" · "));
 }
 
