@@ -17,9 +17,12 @@ sha256 of what preparation does depend on:
 An entry is a folder `<root>/<key>/`: one `.npy` per array (np.save, never pickled; ids that
 are text are stored as fixed-width text) and `meta.json` with the scalars, the preprocessing as
 checkpoints store it (`Preprocessing.to_dict`), the JSON `extras` the caller keeps beside (the
-reference feature profile) and each array's size and sha256. It is written in a temporary
-folder and renamed into place, so nobody reads half an entry; an entry that fails its checks
-is removed and the caller prepares again. Arrays are mapped copy-on-write (mmap_mode="c"):
+reference feature profile) and each array's size, sha256, modification time and inode. It is
+written in a temporary folder and renamed into place, so nobody reads half an entry. A read
+trusts a file whose size, modification time and inode are those published (sha256 runs at
+~1.1 GB/s here: 8 s of every hit on a 100M-row table's 8.8 GB of arrays, more when its pages
+are not cached) and checks the sha256 of any other; an entry
+that fails its checks is removed and the caller prepares again. Arrays are mapped copy-on-write (mmap_mode="c"):
 pages come from the page cache, and a caller that writes to one changes its own copy only.
 Preparing a key holds a lock file (flock), so concurrent trials wait for the first one and then
 read its entry rather than preparing the same table side by side. The folder is kept under
@@ -339,12 +342,16 @@ def _arrays(data: PreparedData) -> dict[str, np.ndarray]:
 
 
 def _recorded(folder: Path) -> dict[str, Any]:
-    """Each array file's size, sha256, shape and whether it holds text, as META records them."""
+    """Each array file's size, sha256, modification time and inode (a rename into place keeps
+    both), shape and whether it holds text, as META records them."""
     recorded = {}
     for path in sorted(folder.glob("*.npy")):
         array = np.load(path, mmap_mode="r", allow_pickle=False)
+        stat = path.stat()
         recorded[path.stem] = {
-            "bytes": path.stat().st_size,
+            "bytes": stat.st_size,
+            "mtime_ns": stat.st_mtime_ns,
+            "inode": stat.st_ino,
             "sha256": sha256_of(path),
             "text": array.dtype.kind == "U",
             "shape": list(array.shape),
@@ -362,7 +369,7 @@ def _read_entry(entry: Path, key: str) -> CachedPreparation:
         if name not in ARRAY_FIELDS:
             raise ValueError(f"{entry}: unknown array {name!r}")
         path = entry / f"{name}.npy"
-        if path.stat().st_size != recorded["bytes"] or sha256_of(path) != recorded["sha256"]:
+        if not _unchanged(path, recorded) and (path.stat().st_size != recorded["bytes"] or sha256_of(path) != recorded["sha256"]):
             raise ValueError(f"{entry}: {name}.npy does not match its recorded size and sha256")
         array = np.load(path, mmap_mode="c", allow_pickle=False)
         if list(array.shape) != recorded["shape"]:
@@ -375,6 +382,13 @@ def _read_entry(entry: Path, key: str) -> CachedPreparation:
         **{name: scalars[name] for name in SCALAR_FIELDS},
     )
     return CachedPreparation(key=key, data=data, extras=meta.get("extras") or {})
+
+
+def _unchanged(path: Path, recorded: dict[str, Any]) -> bool:
+    """The file is the one published: same size, modification time and inode (no write since)."""
+    stat = path.stat()
+    return (stat.st_size == recorded["bytes"] and stat.st_mtime_ns == recorded.get("mtime_ns")
+            and stat.st_ino == recorded.get("inode"))
 
 
 def _json_default(value: Any) -> Any:

@@ -197,6 +197,23 @@ def test_a_damaged_entry_is_removed_and_prepared_again(cache: PreparedDataCache,
     assert prepared(cache, spec_for(), root)[1]
 
 
+def test_a_hit_on_untouched_files_reads_no_array_to_hash_it(cache: PreparedDataCache, root: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from adamant.preparation import cache as cache_module
+
+    prepared(cache, spec_for(), root)
+    (key, _, _), = cache.entries()
+    hashed: list[Path] = []
+    real = cache_module.sha256_of
+    monkeypatch.setattr(cache_module, "sha256_of", lambda path: hashed.append(Path(path)) or real(path))
+    assert cache.get(key) is not None
+    assert [path for path in hashed if path.suffix == ".npy"] == []
+    path = cache.root / key / "y_val.npy"
+    path.write_bytes(path.read_bytes())  # the same bytes, written again: checked, and still right
+    assert cache.get(key) is not None
+    assert [path.name for path in hashed] == ["y_val.npy"]
+
+
 def test_arrays_read_back_are_copy_on_write(cache: PreparedDataCache, root: Path) -> None:
     prepared(cache, spec_for(), root)
     data, _ = prepared(cache, spec_for(), root)
