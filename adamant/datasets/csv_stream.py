@@ -13,6 +13,8 @@ another encoding, whitespace-separated) are not streamed: `csv_rows_estimate` sa
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pyarrow as pa
@@ -57,18 +59,18 @@ def convert_csv(path: Path, out: Path, format: str = "auto", delimiter: str | No
     estimate = max(1, round(path.stat().st_size / layout.bytes_per_row))
     facts = {name: TextKind() for name in layout.names}
     rows = 0
-    for batch in _blocks(path, layout, block_bytes, on_rows, 2 * estimate, 0):
-        rows += batch.num_rows
-        for name in layout.names:
-            facts[name].update(cleaned(batch.column(name)))
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:  # Arrow's kernels let go of the GIL
+        for batch in _blocks(path, layout, block_bytes, on_rows, 2 * estimate, 0):
+            rows += batch.num_rows
+            list(pool.map(lambda name, b=batch: facts[name].update(cleaned(b.column(name))), layout.names))
     if rows == 0:
         raise DatasetError(f"{path.name!r} has no rows")
     kinds = {name: fact.decide() for name, fact in facts.items()}
     schema = pa.schema([(name, _arrow_type(kinds[name])) for name in layout.names])
     out.parent.mkdir(parents=True, exist_ok=True)
-    with pq.ParquetWriter(out, schema) as writer:
+    with pq.ParquetWriter(out, schema) as writer, ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         for batch in _blocks(path, layout, block_bytes, on_rows, 2 * rows, rows):
-            columns = [_typed_column(cleaned(batch.column(name)), kinds[name]) for name in layout.names]
+            columns = list(pool.map(lambda name, b=batch: _typed_column(cleaned(b.column(name)), kinds[name]), layout.names))
             writer.write_batch(pa.record_batch(columns, schema=schema))
     return out
 
