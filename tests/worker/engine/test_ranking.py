@@ -45,8 +45,8 @@ def implicit_spec(**model: Any) -> JobSpec:
         "dataset": {"ref": "file:t.csv", "user_column": "customer", "item_column": "sku", "feedback": "implicit",
                     "timestamp_column": "when", "weight_column": "qty"},
         "model": {"type": "matrix_factorization", "embedding_dim": 16, **model},
-        "optimizer": {"lr": 0.02},
-        "training": {"epochs": 12, "batch_size": 128, "seed": 0},
+        "optimizer": {"lr": 0.04},
+        "training": {"epochs": 6, "batch_size": 128, "seed": 0},
     })
 
 
