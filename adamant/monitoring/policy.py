@@ -50,8 +50,9 @@ class Comparison:
 
 
 def task_metric(task: str, evaluation: dict[str, Any]) -> tuple[str, bool]:
-    """The metric a task's models are compared on, and whether higher is better."""
-    if task == "regression":
+    """The metric a task's models are compared on, and whether higher is better (a rating
+    recommender's RMSE on labelled rows; an implicit one has no labels to score, so none)."""
+    if task in ("regression", "recommendation"):
         return "rmse", False
     return ("auc", True) if evaluation.get("auc") is not None else ("accuracy", True)
 

@@ -26,6 +26,7 @@ def test_a_metric_drop_on_labelled_rows_triggers_a_retraining_in_the_metrics_dir
     assert not retrain_reasons(policy, "binary_classification", None, {"auc": 0.79}, {"val_auc": 0.80})
     assert retrain_reasons(policy, "regression", None, {"rmse": 13.0}, {"val_rmse": 10.0})  # higher RMSE is worse
     assert not retrain_reasons(policy, "regression", None, {"rmse": 9.0}, {"val_rmse": 10.0})
+    assert retrain_reasons(policy, "recommendation", None, {"rmse": 1.1}, {"val_rmse": 0.9})  # ratings: RMSE too
 
 
 def test_the_challenger_wins_only_by_more_than_the_margin_in_the_metrics_direction() -> None:
@@ -37,5 +38,7 @@ def test_the_challenger_wins_only_by_more_than_the_margin_in_the_metrics_directi
     lower = compare(policy, "regression", {"rmse": 10.0}, {"rmse": 9.0})
     assert lower.challenger_wins and lower.improvement == pytest.approx(1.0) and not lower.higher_is_better
     assert compare(Policy(), "multiclass_classification", {"accuracy": 0.6}, {"accuracy": 0.7}).metric == "accuracy"
+    ratings = compare(policy, "recommendation", {"rmse": 0.95, "mae": 0.75}, {"rmse": 0.91, "mae": 0.72})
+    assert ratings.metric == "rmse" and ratings.challenger_wins and not ratings.higher_is_better
     with pytest.raises(ValueError, match="need labels"):
         compare(policy, "binary_classification", {}, {"auc": 0.9})
