@@ -100,5 +100,5 @@ def test_recommendation_refuses_side_features(make_spec) -> None:
     ratings = pd.DataFrame({"user": [1, 2], "item": [5, 6], "stars": [4, 3], "genre": ["a", "b"]})
     spec = make_spec("recommendation", target="stars", user_column="user", item_column="item", features=["genre"])
 
-    with pytest.raises(DatasetError, match="the user, item and rating \(or timestamp and weight\) columns only; remove dataset.features"):
+    with pytest.raises(DatasetError, match=r"the user, item and rating \(or timestamp and weight\) columns only; remove dataset.features"):
         select_columns(spec.task, spec.dataset, ratings)
