@@ -1,12 +1,11 @@
 """Implicit-feedback recommendation through the live service, as a marketing team uses it: a
 purchases table trains a ranking model (API + a real worker), a batch scoring job writes every
 customer's top k with the product catalogue joined and bought products left out, and the job's
-dashboard page charts HR@10 and NDCG@10 per epoch."""
+dashboard page charts HR@10 and NDCG@10 per epoch. The stack and the browser: tests/dashboard/conftest.py."""
 
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,23 +14,11 @@ import pandas as pd
 import pytest
 
 from support.browser import SCREENSHOTS, close, open_page
-from support.stack import Stack, create_tenant, job_report, make_stack, wait_for_status
+from support.stack import Stack, create_tenant, job_report, wait_for_status
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 CUSTOMERS, PRODUCTS = 80, 40
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    stack = make_stack("embedded", tmp_path_factory.mktemp("ranking-stack"))
-    try:
-        stack.start_api()
-        stack.start_worker(queues="cpu")
-        yield stack
-    finally:
-        stack.stop("worker", timeout=8)
-        stack.stop_all()
 
 
 def write_tables(files: Path) -> pd.DataFrame:

@@ -122,7 +122,7 @@ class RecommendationObjective:
         """Per validation user: their best-rated held-out item first, then `negatives` items
         they never rated (fixed by the seed), as (users [U], items [U, 1 + negatives])."""
         if self._ranking is None:
-            self._ranking = _ranking_candidates(
+            self._ranking = ranking_candidates(
                 self.users_train.cpu().numpy(),
                 self.items_train.cpu().numpy(),
                 self.users_val.cpu().numpy(),
@@ -154,7 +154,7 @@ class RecommendationObjective:
         return result
 
 
-def _ranking_candidates(
+def ranking_candidates(
     users_train: np.ndarray,
     items_train: np.ndarray,
     users_val: np.ndarray,

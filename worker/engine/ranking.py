@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from adamant.ranking.evaluation import seen_matrix
-from worker.engine.objectives import _ranking_candidates
+from worker.engine.objectives import ranking_candidates
 
 K_HIT, K_RECALL = 10, 20
 SAMPLED_NEGATIVES = 100
@@ -82,6 +82,9 @@ class ImplicitObjective:
             proposal[0] = 0.0
         self._proposal = (proposal / proposal.sum()).float()
         self._log_q = torch.log(self._proposal.clamp_min(1e-30))
+        # Distinct training users per item (index 0 first), as the numpy reference counts popularity.
+        key = torch.unique(self.users_train * (self.n_items + 1) + self.items_train)
+        self._popularity = torch.bincount(key % (self.n_items + 1), minlength=self.n_items + 1).double()
 
     @property
     def n_train(self) -> int:
@@ -128,7 +131,7 @@ class ImplicitObjective:
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module) -> dict[str, float]:
-        popularity = self._distinct_popularity()
+        popularity = self._popularity
         catalogue_popularity = float(popularity[1:].mean()) or 1.0
         all_items = torch.arange(self.n_items + 1, device=self.users_train.device)
         hr = ndcg = recall = loss = 0.0
@@ -166,15 +169,10 @@ class ImplicitObjective:
         }
         return result | self._evaluate_sampled(model)
 
-    def _distinct_popularity(self) -> torch.Tensor:
-        """Distinct training users per item (index 0 first), as the numpy reference counts popularity."""
-        key = self.users_train * (self.n_items + 1) + self.items_train
-        return torch.bincount(torch.unique(key) % (self.n_items + 1), minlength=self.n_items + 1).double()
-
     def _evaluate_sampled(self, model: nn.Module) -> dict[str, float]:
         if self._sampled is None:
             users_val = self.users_val.cpu().numpy()
-            self._sampled = _ranking_candidates(
+            self._sampled = ranking_candidates(
                 self.users_train.cpu().numpy(), self.items_train.cpu().numpy(), users_val, self.items_val.cpu().numpy(),
                 np.ones(len(users_val)), self.n_items, SAMPLED_NEGATIVES, self.seed, self.users_train.device,
             )

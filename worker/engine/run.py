@@ -91,13 +91,15 @@ class DataPhase:
 
     def converting(self) -> Callable[[int, int | None], None]:
         """A rows callback for rewriting a CSV as Parquet before streaming it (csv_stream.py): its two passes."""
-        started = time.monotonic()
-        return lambda rows, total: self._rows("converting", started, rows, total)
+        return self._timed("converting")
 
     def encoding(self) -> Callable[[int, int | None], None]:
         """A rows callback for a streamed table's encode pass: told as "preparing" with its own rate and ETA."""
+        return self._timed("preparing")
+
+    def _timed(self, phase: str) -> Callable[[int, int | None], None]:
         started = time.monotonic()
-        return lambda rows, total: self._rows("preparing", started, rows, total)
+        return lambda rows, total: self._rows(phase, started, rows, total)
 
     def _rows(self, phase: str, started: float, rows: int, total: int | None) -> None:
         elapsed = time.monotonic() - started
