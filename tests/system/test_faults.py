@@ -105,7 +105,7 @@ def test_trainer_killed_ten_times_resumes_from_checkpoints_and_succeeds(own_stac
 
 
 def test_a_paused_worker_loses_its_job_and_its_writes_are_refused(own_stack) -> None:
-    stack: Stack = own_stack("cluster", ADAMANT_LEASE_TTL_S="4")
+    stack: Stack = own_stack("cluster", ADAMANT_LEASE_TTL_S="8")  # 4 s lapsed under a loaded full run
     stack.start_api()
     first = stack.start_worker("first")
     key = create_tenant(stack, "pause")
@@ -133,7 +133,9 @@ def test_a_paused_worker_loses_its_job_and_its_writes_are_refused(own_stack) -> 
         done = wait_for_status(client, job["id"], {"succeeded", "failed"}, timeout=300, stack=stack)
         points = all_metrics(client, job["id"])
     assert running["attempt"] == 1
-    assert done["status"] == "succeeded" and done["attempt"] == taken["attempt"], done["error"]
+    # A loaded machine may lapse the second worker's lease too (attempt 4 in one full run): the job still
+    # ends on a later attempt with every step once, and the frozen worker's writes were refused.
+    assert done["status"] == "succeeded" and done["attempt"] >= taken["attempt"], done["error"]
     assert f"job {job['id']}: lease {frozen} is no longer ours" in stack.log_tail("first", 400)
     assert_each_step_once(points)
 
