@@ -20,9 +20,9 @@ import pandas as pd
 from sqlalchemy.orm import Session
 
 from adamant.datasets import load_dataset, resolve_reference
+from adamant.datasets.object_store import ObjectReference, object_head
 from adamant.datasets.parquet_parts import read_folder, table_rows
 from adamant.datasets.readers import csv_head, parquet_head, parquet_rows
-from adamant.datasets.resolve import ObjectReference, object_head
 from adamant.model_size import check_model_size, prepared_shape
 from adamant.preparation import prepare_training_data
 from adamant.settings import Settings

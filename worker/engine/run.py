@@ -36,8 +36,8 @@ import pandas as pd
 from adamant.checkpoint_files import MANIFEST, sha256_of
 from adamant.datasets import load_dataset, resolve_reference
 from adamant.datasets.csv_stream import convert_csv, csv_rows_estimate
+from adamant.datasets.object_store import ObjectListing, ObjectReference, list_object
 from adamant.datasets.readers import RowsCallback
-from adamant.datasets.resolve import ObjectReference, download_object, object_parquet_rows, object_version
 from adamant.exceptions import DatasetError
 from adamant.model_size import check_model_size, prepared_shape
 from adamant.monitoring.holdout import write_holdout
@@ -293,7 +293,7 @@ def streamed_table(
     read (a cache hit needs neither) and are removed after. Else None: the table is read whole."""
     threshold = get_settings().stream_from_rows if stream_from_rows is None else stream_from_rows
     dataset = spec.dataset
-    found: Path | ObjectReference | None = None
+    found: Path | ObjectListing | None = None
     rewrite = False
     try:
         if spec.task in STREAMED_TASKS:
@@ -302,8 +302,10 @@ def streamed_table(
                 found = source
             elif isinstance(source, Path) and (csv_rows_estimate(source, dataset.format, dataset.delimiter) or 0) >= threshold:
                 found, rewrite = source, True
-            elif isinstance(source, ObjectReference) and (object_parquet_rows(source, dataset.format) or 0) >= threshold:
-                found = source
+            elif isinstance(source, ObjectReference):
+                listing = list_object(source)  # once: the row count, the version and the copy all come from it
+                if (listing.rows(dataset.format) or 0) >= threshold:
+                    found = listing
     except DatasetError:
         pass  # the in-memory path reads the reference again and reports its error to the user
     if isinstance(found, Path) and not rewrite:
@@ -320,14 +322,14 @@ def streamed_table(
         if isinstance(found, Path):
             convert_csv(found, local, dataset.format, dataset.delimiter, on_rows=on_rows)
         else:
-            download_object(found, local)  # type: ignore[arg-type]
+            found.download(local)  # type: ignore[union-attr]
         return local
 
     try:
         if isinstance(found, Path):
             yield StreamedTable(None, fetch, rewritten_from=found)
         else:
-            yield StreamedTable(object_version(found), fetch)
+            yield StreamedTable(found.version(), fetch)
     finally:
         if local.is_dir():
             shutil.rmtree(local, ignore_errors=True)

@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from adamant.datasets import load_dataset, read_table
-from adamant.datasets.resolve import normalise_object_prefix, object_head, resolve_object
+from adamant.datasets.object_store import object_head
+from adamant.datasets.resolve import normalise_object_prefix, resolve_object
 from adamant.exceptions import DatasetError
 from adamant.settings import get_settings
 from adamant.spec import DatasetSpec

@@ -13,7 +13,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from adamant.datasets import get_builtin
-from adamant.datasets.resolve import download_object
+from adamant.datasets.object_store import ObjectListing, list_object
+from adamant.datasets.resolve import resolve_object
 from adamant.exceptions import DatasetError
 from adamant.preparation import PreparedDataCache
 from adamant.settings import get_settings
@@ -52,8 +53,9 @@ def test_a_big_parquet_object_streams_from_a_copy_and_a_second_run_hits_the_cach
     fs = s3_bucket.filesystem()
     fs.put_file(str(s3_bucket.local / "bank.parquet"), ref.removeprefix("s3://"))
     copies: list[str] = []
-    monkeypatch.setattr(run_module, "download_object", lambda source, local: copies.append(source.url) or
-                        download_object(source, local))
+    download = ObjectListing.download
+    monkeypatch.setattr(ObjectListing, "download", lambda listing, local: copies.append(listing.source.url) or
+                        download(listing, local))
     cache = PreparedDataCache(tmp_path / "cache", 2**30)
 
     def train(name: str) -> RecordingReporter:
@@ -94,13 +96,16 @@ def test_a_big_partitioned_folder_streams_from_a_copy_of_its_files_and_hits_the_
     s3_bucket: S3Bucket, s3_settings: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     copies: list[Path] = []
+    listings: list[str] = []
+    download, listed = ObjectListing.download, run_module.list_object
 
-    def download(source, local):  # type: ignore[no-untyped-def]
-        download_object(source, local)
+    def counted_download(listing, local):  # type: ignore[no-untyped-def]
+        download(listing, local)
         copies.append(local)
         assert len({path.parent.name for path in local.rglob("*.parquet")}) == len(months)  # one folder a month
 
-    monkeypatch.setattr(run_module, "download_object", download)
+    monkeypatch.setattr(ObjectListing, "download", counted_download)
+    monkeypatch.setattr(run_module, "list_object", lambda source: listings.append(source.url) or listed(source))
     cache = PreparedDataCache(tmp_path / "cache", 2**30)
     frame = get_builtin("bank-marketing").load().sample(4_000, random_state=0)  # every month, both classes
     months = set(frame["month"])
@@ -117,8 +122,11 @@ def test_a_big_partitioned_folder_streams_from_a_copy_of_its_files_and_hits_the_
                      prepared_cache=cache, stream_from_rows=1_000)
         return reporter
 
+    (tmp_path / "_SUCCESS").write_text("done")  # a marker a Spark job leaves: not Parquet, not listed
+    fs.put_file(str(tmp_path / "_SUCCESS"), folder.removeprefix("s3://") + "_SUCCESS")
     first = train("first")
     assert any(m.startswith("prepared data by streaming 4,000 rows") for m in first.messages), first.messages
+    assert listings == [folder]  # one listing gave the rows, the version and the files copied (not _SUCCESS)
     second = train("second")
     assert any(m.startswith("prepared data from cache") for m in second.messages), second.messages
     assert len(copies) == 1 and not copies[0].exists()  # copied once, and the copy removed
@@ -148,3 +156,25 @@ def test_a_local_partitioned_folder_trains_read_whole_or_streamed_and_records_it
         assert any(line.startswith("streamed table") for line in reporter.messages) == (name == "streamed")
         results[name] = result.summary["dataset"]["sha256"]
     assert results["whole"] and results["whole"] == results["streamed"]
+
+
+def test_an_object_rewritten_between_its_listing_and_its_copy_is_refused_not_trained_on_unnamed(
+    s3_bucket: S3Bucket, s3_settings: Path, tmp_path: Path
+) -> None:
+    """The cache key is the listed version: a copy of other bytes would be cached under it."""
+    ref = PREFIX + "rewritten-mid-copy.csv"
+    fs = s3_bucket.filesystem()
+    bank_sample().to_csv(tmp_path / "before.csv", index=False)
+    fs.put_file(str(tmp_path / "before.csv"), ref.removeprefix("s3://"))
+    listing = list_object(resolve_object(ref, [PREFIX]))
+    listing.download(tmp_path / "copy.csv")  # unchanged: copied
+    assert (tmp_path / "copy.csv").read_bytes() == (tmp_path / "before.csv").read_bytes()
+
+    changed = bank_sample()
+    changed["y"] = changed["y"].iloc[::-1].to_numpy()  # the same size, other bytes: only the ETag tells
+    changed.to_csv(tmp_path / "after.csv", index=False)
+    assert (tmp_path / "after.csv").stat().st_size == (tmp_path / "before.csv").stat().st_size
+    fs.put_file(str(tmp_path / "after.csv"), ref.removeprefix("s3://"))
+    with pytest.raises(DatasetError, match="changed while it was copied"):
+        listing.download(tmp_path / "second-copy.csv")
+    assert list_object(resolve_object(ref, [PREFIX])).version() != listing.version()
