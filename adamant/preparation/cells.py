@@ -44,12 +44,26 @@ def label_key(value: object) -> str | None:
 def factorized_keys(column: pd.Series) -> tuple[np.ndarray, list[str | None]]:
     """(codes, keys): each cell's index into `keys`, the label_key of each distinct value with a
     trailing None, which code -1 (a missing cell) picks. Matching and counting through it cost
-    one pass over the codes and one label_key per distinct value, not one per row."""
+    one pass over the codes and one label_key per distinct value, not one per row. A categorical
+    column gives its own codes and every category, used or not (no row is hashed): a key no code
+    picks weighs nothing, since callers count and match through the codes."""
+    codes, uniques = factorized(column)
+    return codes, value_keys(uniques)
+
+
+def factorized(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """(codes, values): pd.factorize's, or a categorical column's own codes and categories."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        return column.cat.codes.to_numpy(), np.asarray(column.cat.categories, dtype=object)
     codes, uniques = pd.factorize(column, use_na_sentinel=True)
-    values = np.asarray(uniques, dtype=object)
+    return codes, np.asarray(uniques, dtype=object)
+
+
+def value_keys(values: np.ndarray) -> list[str | None]:
+    """label_key of each distinct value, and a trailing None."""
     if pd.api.types.infer_dtype(values, skipna=False) == "string":  # text: label_key is strip, blank is missing
-        return codes, [value.strip() or None for value in values.tolist()] + [None]
-    return codes, [label_key(value) for value in values] + [None]
+        return [value.strip() or None for value in values.tolist()] + [None]
+    return [label_key(value) for value in values] + [None]
 
 
 def to_keys(column: pd.Series) -> np.ndarray:

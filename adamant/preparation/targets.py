@@ -22,7 +22,7 @@ import pandas as pd
 from adamant.datasets.readers import ROW_CONVENTION
 from adamant.datasets.schema import json_value
 from adamant.exceptions import DatasetError
-from adamant.preparation.cells import factorized_keys, first_row, label_key, to_keys, to_numbers
+from adamant.preparation.cells import factorized, factorized_keys, first_row, label_key, to_numbers, value_keys
 
 MAX_CLASSES = 1000
 _YES_NO_PAIRS = [
@@ -104,14 +104,19 @@ class TargetEncoding:
 
 
 def fit_classes(task: str, column: pd.Series) -> TargetEncoding:
-    """The classes of a classification target, from every row; refuses missing values and one class."""
+    """The classes of a classification target, from every row; refuses missing values and one class.
+    Counted through the column's codes, so 10M rows cost one pass and not 10M label keys."""
     rows = np.arange(1, len(column) + 1)
     name = str(column.name)
-    keys = to_keys(column)
-    _refuse_missing(column, rows, pd.isna(keys))
+    codes, values = factorized(column)
+    keys = value_keys(values)
+    _refuse_missing(column, rows, np.array([key is None for key in keys])[codes])
+    counts = np.bincount(codes, minlength=len(values))  # no code is -1: a missing cell was refused
     originals: dict[str, object] = {}  # key -> the label as the user wrote it (first spelling seen)
-    for value in pd.unique(column.to_numpy()):
-        originals.setdefault(label_key(value), json_value(value))
+    key_counts: dict[str, int] = {}
+    for key, positions in _spellings(codes, keys, counts).items():
+        originals[key] = json_value(values[positions[0]])
+        key_counts[key] = int(counts[positions].sum())
     if len(originals) > MAX_CLASSES:
         raise DatasetError(
             f"Target column {name!r} has {len(originals)} distinct classes, more than {MAX_CLASSES}; "
@@ -131,9 +136,21 @@ def fit_classes(task: str, column: pd.Series) -> TargetEncoding:
                 "exactly two: use multiclass_classification",
                 column=name,
             )
-        negative, positive = _binary_order(keys)
+        negative, positive = _binary_order(key_counts)
         return TargetEncoding(column=name, kind="binary", labels=[originals[negative], originals[positive]])
     return TargetEncoding(column=name, kind="multiclass", labels=[originals[key] for key in _sorted_keys(originals)])
+
+
+def _spellings(codes: np.ndarray, keys: list[str | None], counts: np.ndarray) -> dict[str, list[int]]:
+    """Each label key's value positions that some row uses, the first seen first ("Yes" and " yes"
+    are one label, named as the table first wrote it)."""
+    found: dict[str, list[int]] = {}
+    for position in np.flatnonzero(counts).tolist():
+        found.setdefault(keys[position], []).append(position)  # type: ignore[arg-type]
+    for positions in found.values():
+        if len(positions) > 1:
+            positions.sort(key=lambda position: int(np.argmax(codes == position)))
+    return found
 
 
 def target_numbers(column: pd.Series, rows: np.ndarray | None = None) -> np.ndarray:
@@ -182,10 +199,9 @@ def _refuse_missing(column: pd.Series, rows: np.ndarray, missing: np.ndarray, mi
     )
 
 
-def _binary_order(keys: np.ndarray) -> tuple[str, str]:
-    """(negative, positive) keys of a two-class target."""
-    counts = pd.Series(keys).value_counts()
-    pair = sorted(counts.index)
+def _binary_order(counts: dict[str, int]) -> tuple[str, str]:
+    """(negative, positive) keys of a two-class target, from its rows per key."""
+    pair = sorted(counts)
     by_lower = {key.lower(): key for key in pair}
     for negative, positive in _YES_NO_PAIRS:
         if set(by_lower) == {negative, positive}:

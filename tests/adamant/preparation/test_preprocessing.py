@@ -7,6 +7,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
 from adamant.exceptions import DatasetError
+from adamant.monitoring.profile import reference_profile
 from adamant.preparation import Preprocessing, prepare_training_data
 from adamant.preparation.preprocessing import EmbeddedFeature, embedding_dim
 
@@ -180,3 +181,17 @@ def test_a_column_with_many_levels_is_embedded_with_every_level_that_has_rows_en
     np.testing.assert_array_equal(prepared.embedded_train[:, 0], expected)
     restored = Preprocessing.from_dict(json.loads(json.dumps(prepared.preprocessing.to_dict())))
     assert restored.features[0] == feature
+
+
+def test_a_category_no_row_holds_is_no_level_and_no_class(make_spec) -> None:
+    """A categorical read from Parquet may carry dictionary values no row uses (a filtered export):
+    they make no one-hot level, no class and no share in the reference profile."""
+    city = pd.Categorical(["paris", "lyon"] * 50, categories=["lyon", "paris", "atlantis"])
+    bought = pd.Categorical(["yes", "no", "no", "no"] * 25, categories=["no", "yes", "maybe"])
+    frame = pd.DataFrame({"city": city, "bought": bought})
+    prepared = prepare_training_data(make_spec(target="bought", validation={"fraction": 0.2}), frame)
+
+    assert prepared.feature_names == ["city=lyon", "city=paris"]
+    assert prepared.class_labels == ["no", "yes"]
+    profile = reference_profile(frame, prepared.preprocessing)
+    assert "atlantis" not in json.dumps(profile)
