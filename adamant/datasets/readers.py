@@ -149,7 +149,11 @@ def read_table(
         except (pa.ArrowException, OSError) as exc:
             raise DatasetError(f"{name!r} could not be read as Parquet: {exc}") from None
         # Column by column, each Arrow column freed once converted: the peak is ~1x the table, not 2x.
-        return table.to_pandas(date_as_object=False, split_blocks=True, self_destruct=True)
+        frame = table.to_pandas(date_as_object=False, split_blocks=True, self_destruct=True)
+        del table
+        # Arrow's allocator (mimalloc) keeps what the table held resident until asked: 1.3 GB at 10M rows.
+        pa.default_memory_pool().release_unused()
+        return frame
     if limits == UNLIMITED:
         frame = _read_csv_with_arrow(path, format, delimiter, header, on_rows, text_as_categories)
         if frame is not None:
