@@ -7,8 +7,10 @@ reads it again, types each block by those kinds and appends it to a Parquet file
 dictionary-encoded. Memory holds a block or two (readers.CSV_BLOCK_BYTES of text), never the
 table, and the columns come out typed as read_table would type them. A malformed row stops the
 conversion with a DatasetError naming it (read_table's careful path would name it too, but
-needs the whole text in memory). Files the Arrow CSV reader leaves to the careful path (gzip,
-another encoding, whitespace-separated) are not streamed: `csv_rows_estimate` says None.
+needs the whole text in memory). A gzip file streams the same way, unpacked as it is read (each
+pass unpacks it again); its rows are estimated from how much its head unpacks to. Files the Arrow
+CSV reader leaves to the careful path (another encoding, whitespace-separated) are not streamed:
+`csv_rows_estimate` says None.
 """
 
 from __future__ import annotations
@@ -34,29 +36,29 @@ from adamant.exceptions import DatasetError
 
 
 def csv_rows_estimate(path: Path, format: str = "auto", delimiter: str | None = None) -> int | None:
-    """About how many data rows a delimited UTF-8 file holds (its size over its first lines' bytes
-    per row), or None for a file that is not one the Arrow CSV reader takes (Parquet included)."""
+    """About how many data rows a delimited UTF-8 file (or a gzip one) holds (its text's size over its
+    first lines' bytes per row), or None for a file the Arrow CSV reader does not take (Parquet included)."""
     if path.is_dir() or format == "parquet":
         return None
     try:
         with path.open("rb") as file:
             if file.read(len(PARQUET_MAGIC)) == PARQUET_MAGIC:
                 return None
-        layout = arrow_csv_layout(path, format, delimiter, None)
+        layout = arrow_csv_layout(path, format, delimiter, None, gzip_ok=True)
     except (OSError, DatasetError):  # reading the table whole says what is wrong with it
         return None
-    return None if layout is None else max(1, round(path.stat().st_size / layout.bytes_per_row))
+    return None if layout is None else layout.rows_estimate
 
 
 def convert_csv(path: Path, out: Path, format: str = "auto", delimiter: str | None = None,
                 on_rows: RowsCallback | None = None, block_bytes: int | None = None) -> Path:
     """Write the delimited file `path` as the Parquet file `out` (see the module), a row group per
     block of `block_bytes` (readers.CSV_BLOCK_BYTES); `on_rows` hears both passes' rows, as 2 x the rows in all."""
-    layout = arrow_csv_layout(path, format, delimiter, None)
+    layout = arrow_csv_layout(path, format, delimiter, None, gzip_ok=True)
     if layout is None:
-        raise DatasetError(f"{path.name!r} is not a UTF-8 delimited file the streaming reader takes (gzip, another "
+        raise DatasetError(f"{path.name!r} is not a UTF-8 delimited file the streaming reader takes (another "
                            "encoding and whitespace-separated text are read whole)")
-    estimate = max(1, round(path.stat().st_size / layout.bytes_per_row))
+    estimate = layout.rows_estimate
     facts = {name: TextKind() for name in layout.names}
     rows = 0
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:  # Arrow's kernels let go of the GIL
@@ -95,13 +97,14 @@ def _blocks(path: Path, layout: ArrowCsvLayout, block_bytes: int | None, on_rows
 
     rows = 0
     try:
-        with pacsv.open_csv(path, **arrow_csv_options(layout, refuse, block_bytes)) as reader:
+        source = pa.input_stream(str(path), compression="gzip" if layout.gzip else None)
+        with source, pacsv.open_csv(source, **arrow_csv_options(layout, refuse, block_bytes)) as reader:
             for batch in reader:
                 rows += batch.num_rows
                 if on_rows is not None:
                     on_rows(before + rows, max(total, before + rows))
                 yield batch
-    except pa.ArrowInvalid as exc:
+    except (pa.ArrowInvalid, OSError) as exc:  # OSError: a gzip stream cut short, a read that failed
         if bad:
             row = bad[0]
             where = f"at row {row.number - (1 if layout.header else 0)} ({ROW_CONVENTION})" if row.number else f"after row {rows}"

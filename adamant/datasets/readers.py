@@ -670,23 +670,31 @@ def _read_csv_with_arrow(
 
 @dataclass(frozen=True)
 class ArrowCsvLayout:
-    """How pyarrow's CSV reader reads a file: its column names, header, delimiter, and the bytes a
-    row takes in its first lines (for estimates of its rows)."""
+    """How pyarrow's CSV reader reads a file: its column names, header, delimiter, the bytes a row
+    takes in its first lines, and the bytes of text the file holds (for estimates of its rows: a
+    gzip file's estimated from how much its head unpacks to)."""
 
     names: list[str]
     header: bool
     delimiter: str
     bytes_per_row: float
+    text_bytes: int = 0
+    gzip: bool = False
+
+    @property
+    def rows_estimate(self) -> int:
+        return max(1, round(self.text_bytes / self.bytes_per_row))
 
 
-def arrow_csv_layout(path: Path, format: Format | str, delimiter: str | None, header: bool | None) -> ArrowCsvLayout | None:
+def arrow_csv_layout(
+    path: Path, format: Format | str, delimiter: str | None, header: bool | None, *, gzip_ok: bool = False
+) -> ArrowCsvLayout | None:
     """The layout of a delimited UTF-8 file, sniffed from its first SNIFF_CHARS bytes; None for a file
-    the Arrow reader leaves to the careful path (gzip, another encoding or a byte-order mark,
-    whitespace-separated, empty); a DatasetError for a head the careful path would refuse too."""
+    the Arrow reader leaves to the careful path (gzip unless `gzip_ok`, another encoding or a
+    byte-order mark, whitespace-separated, empty); a DatasetError for a head the careful path would refuse too."""
     try:
-        with path.open("rb") as file:
-            head = file.read(SNIFF_CHARS)
-    except OSError:
+        head, text_bytes, is_gzip = _text_head(path, gzip_ok)
+    except (OSError, zlib.error, EOFError):
         return None
     if not head or head[:2] == b"\x1f\x8b" or head[:3] == b"\xef\xbb\xbf" or _check_head(head, path.name) != ["utf-8-sig", "cp1252", "latin-1"]:
         return None
@@ -703,7 +711,21 @@ def arrow_csv_layout(path: Path, format: Format | str, delimiter: str | None, he
     header = _has_header(first) if header is None else header
     names = _column_names(first, header, path.name)
     _check_several_columns(names, path.name, whitespace, delimiter)
-    return ArrowCsvLayout(names, header, delimiter, len(sample) / max(sample.count("\n"), 1))
+    return ArrowCsvLayout(names, header, delimiter, len(sample) / max(sample.count("\n"), 1), text_bytes, is_gzip)
+
+
+def _text_head(path: Path, gzip_ok: bool) -> tuple[bytes, int, bool]:
+    """(the first SNIFF_CHARS bytes of text, the bytes of text the file holds, whether it is gzip):
+    a gzip file's head unpacked when `gzip_ok`, its text size its size times what the head unpacked to."""
+    size = path.stat().st_size
+    with path.open("rb") as file:
+        raw = file.read(SNIFF_CHARS if not gzip_ok else 1 << 20)
+    if not (gzip_ok and raw[:2] == b"\x1f\x8b"):
+        return raw[:SNIFF_CHARS], size, False
+    unpacker = zlib.decompressobj(wbits=31)  # gzip framing
+    head = unpacker.decompress(raw, SNIFF_CHARS)
+    used = len(raw) - len(unpacker.unconsumed_tail) - len(unpacker.unused_data)
+    return head, round(size * len(head) / max(used, 1)), True
 
 
 def arrow_csv_options(layout: ArrowCsvLayout, on_invalid: Callable[[pacsv.InvalidRow], str],
@@ -731,7 +753,7 @@ def _arrow_csv_table(path: Path, layout: ArrowCsvLayout, on_rows: RowsCallback |
         return "skip"
 
     options = arrow_csv_options(layout, refuse)
-    estimate = max(1, round(path.stat().st_size / layout.bytes_per_row))
+    estimate = layout.rows_estimate
     batches: list[pa.RecordBatch] = []
     rows = 0
     try:

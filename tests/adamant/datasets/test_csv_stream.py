@@ -5,6 +5,7 @@ it prepared by streaming like a Parquet table."""
 
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
 
 import numpy as np
@@ -65,6 +66,21 @@ def test_a_csv_streamed_in_small_blocks_is_typed_as_reading_it_whole(tmp_path: P
     assert csv_rows_estimate(tmp_path / "t.parquet") is None
 
 
+def test_a_gzip_csv_streams_unpacked_as_it_is_read_and_converts_as_its_plain_twin(tmp_path: Path) -> None:
+    awkward_csv(tmp_path / "t.csv")
+    packed = tmp_path / "t.csv.gz"
+    with gzip.open(packed, "wb") as file:
+        file.write((tmp_path / "t.csv").read_bytes())
+    assert abs(csv_rows_estimate(packed) - ROWS) < ROWS * 0.2  # from what its head unpacks to, not its packed size
+    plain = pq.read_table(convert_csv(tmp_path / "t.csv", tmp_path / "plain.parquet", block_bytes=8 * 1024))
+    unpacked = pq.read_table(convert_csv(packed, tmp_path / "unpacked.parquet", block_bytes=8 * 1024))
+    assert unpacked.equals(plain)
+
+    (tmp_path / "cut.csv.gz").write_bytes(packed.read_bytes()[: packed.stat().st_size // 2])  # an interrupted copy
+    with pytest.raises(DatasetError, match="could not be read as CSV"):
+        convert_csv(tmp_path / "cut.csv.gz", tmp_path / "cut.parquet", block_bytes=8 * 1024)
+
+
 def test_a_malformed_row_stops_the_conversion_naming_it(tmp_path: Path) -> None:
     lines = ["a,b,c"] + [f"{i},{i},{i}" for i in range(2000)]
     lines[1500] = "1,2,3,4"
@@ -77,6 +93,7 @@ def test_a_malformed_row_stops_the_conversion_naming_it(tmp_path: Path) -> None:
 def test_a_large_csv_job_is_rewritten_then_streamed_and_learns_what_its_parquet_twin_learns(tmp_path: Path) -> None:
     bank = read_table(BANK_MARKETING_FILE).sample(frac=1.0, random_state=0).head(12_000)
     bank.to_csv(tmp_path / "bank.csv", index=False)
+    bank.to_csv(tmp_path / "bank.csv.gz", index=False)  # gzip, by its name
     bank.to_parquet(tmp_path / "bank.parquet")
 
     def train(name: str) -> tuple[RecordingReporter, dict[str, float]]:
@@ -96,6 +113,9 @@ def test_a_large_csv_job_is_rewritten_then_streamed_and_learns_what_its_parquet_
     logs = "\n".join(reporter.messages)
     assert "rewrote bank.csv as Parquet to stream it: 12,000 rows" in logs and "prepared data by streaming 12,000 rows" in logs
     assert from_csv == train("bank.parquet")[1]  # the same typed columns, split, sample and batches
+    packed, from_gzip = train("bank.csv.gz")
+    assert "rewrote bank.csv.gz as Parquet to stream it: 12,000 rows" in "\n".join(packed.messages)
+    assert from_gzip == from_csv
     objects = get_settings().home.absolute() / "cache" / "objects"
     assert not objects.exists() or not list(objects.glob("*")), "the Parquet copy is removed when the run ends"
     phases = [p.data.phase for p in reporter.progresses if p.data is not None]
