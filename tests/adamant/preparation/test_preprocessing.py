@@ -9,6 +9,7 @@ from sklearn.metrics import roc_auc_score
 from adamant.exceptions import DatasetError
 from adamant.monitoring.profile import reference_profile
 from adamant.preparation import Preprocessing, prepare_training_data
+from adamant.preparation import preprocessing as preprocessing_module
 from adamant.preparation.preprocessing import EmbeddedFeature, embedding_dim
 
 
@@ -195,3 +196,24 @@ def test_a_category_no_row_holds_is_no_level_and_no_class(make_spec) -> None:
     assert prepared.class_labels == ["no", "yes"]
     profile = reference_profile(frame, prepared.preprocessing)
     assert "atlantis" not in json.dumps(profile)
+
+
+def test_a_large_frame_encoded_in_threads_gives_the_same_rows_and_names_the_first_bad_column(
+    bank, bank_prepared, monkeypatch
+) -> None:
+    preprocessing = bank_prepared.preprocessing
+    halves = [np.arange(0, len(bank), 2), np.arange(1, len(bank), 2)]
+    monkeypatch.setattr(preprocessing_module, "THREADED_FROM_ROWS", 10**12)
+    alone = preprocessing.encode(bank, halves)
+    monkeypatch.setattr(preprocessing_module, "THREADED_FROM_ROWS", 1)
+    threaded = preprocessing.encode(bank, halves)
+    for ours, theirs in zip(threaded, alone, strict=True):
+        for name in ("numbers", "codes", "embedded"):
+            np.testing.assert_array_equal(getattr(ours, name), getattr(theirs, name))
+
+    broken = bank.astype({"age": object, "campaign": object})
+    broken.iloc[7, broken.columns.get_loc("campaign")] = "many"
+    broken.iloc[9, broken.columns.get_loc("age")] = "forty"
+    with pytest.raises(DatasetError) as caught:  # both fail; the first feature's error, as one thread would give it
+        preprocessing.encode(broken, halves)
+    assert (caught.value.column, caught.value.row) == ("age", 10)
