@@ -516,7 +516,11 @@ def target_lines(report: dict) -> list[str]:
         if "seconds" in read and "seconds" in prepare:
             ratio = prepare["seconds"] / read["seconds"]
             met = "met" if ratio <= TARGET_PREPARE_OVER_READ else "not met"
-            lines.append(f"{int(size):>11,} rows: prepare <= 3x pyarrow read: {prepare['seconds']:.1f} s = {ratio:,.0f}x read -> {met}")
+            if read.get("method") == "scan":  # streamed: the floor reads and converts nothing, writes nothing
+                lines.append(f"{int(size):>11,} rows: prepare <= 3x pyarrow's scan (streamed: two passes, the encoded rows "
+                             f"written to disk): {prepare['seconds']:.1f} s = {ratio:.1f}x the scan -> {met}")
+            else:
+                lines.append(f"{int(size):>11,} rows: prepare <= 3x pyarrow read: {prepare['seconds']:.1f} s = {ratio:.1f}x read -> {met}")
         if "seconds" in prepare and "epoch_seconds" in epoch:
             met = "met" if prepare["seconds"] <= epoch["epoch_seconds"] else "not met"
             lines.append(f"{int(size):>11,} rows: prepare <= one epoch: {prepare['seconds']:.1f} s vs epoch {epoch['epoch_seconds']:.1f} s -> {met}")
