@@ -16,6 +16,7 @@ CSV reader leaves to the careful path (another encoding, whitespace-separated) a
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -23,6 +24,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from adamant.datasets.prefetch import prefetched
 from adamant.datasets.readers import (
     PARQUET_MAGIC,
     ROW_CONVENTION,
@@ -62,18 +64,24 @@ def convert_csv(path: Path, out: Path, format: str = "auto", delimiter: str | No
     facts = {name: TextKind() for name in layout.names}
     rows = 0
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:  # Arrow's kernels let go of the GIL
-        for batch in _blocks(path, layout, block_bytes, on_rows, 2 * estimate, 0):
+        for batch in prefetched(_blocks(path, layout, block_bytes)):  # the next block parsed meanwhile
             rows += batch.num_rows
             list(pool.map(lambda name, b=batch: facts[name].update(cleaned(b.column(name))), layout.names))
+            if on_rows is not None:
+                on_rows(rows, max(2 * estimate, rows))
     if rows == 0:
         raise DatasetError(f"{path.name!r} has no rows")
     kinds = {name: fact.decide() for name, fact in facts.items()}
     schema = pa.schema([(name, _arrow_type(kinds[name])) for name in layout.names])
     out.parent.mkdir(parents=True, exist_ok=True)
+    written = 0
     with pq.ParquetWriter(out, schema) as writer, ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        for batch in _blocks(path, layout, block_bytes, on_rows, 2 * rows, rows):
+        for batch in prefetched(_blocks(path, layout, block_bytes)):
             columns = list(pool.map(lambda name, b=batch: _typed_column(cleaned(b.column(name)), kinds[name]), layout.names))
             writer.write_batch(pa.record_batch(columns, schema=schema))
+            written += batch.num_rows
+            if on_rows is not None:
+                on_rows(rows + written, 2 * rows)
     return out
 
 
@@ -87,7 +95,7 @@ def _typed_column(values: pa.Array, kind: Kind) -> pa.Array:
     return typed.dictionary_encode() if kind == "text" else typed
 
 
-def _blocks(path: Path, layout: ArrowCsvLayout, block_bytes: int | None, on_rows: RowsCallback | None, total: int, before: int):  # type: ignore[no-untyped-def]
+def _blocks(path: Path, layout: ArrowCsvLayout, block_bytes: int | None) -> Iterator[pa.RecordBatch]:
     """The file's blocks as record batches of text; a malformed row is a DatasetError naming it."""
     bad: list[pacsv.InvalidRow] = []
 
@@ -101,8 +109,6 @@ def _blocks(path: Path, layout: ArrowCsvLayout, block_bytes: int | None, on_rows
         with source, pacsv.open_csv(source, **arrow_csv_options(layout, refuse, block_bytes)) as reader:
             for batch in reader:
                 rows += batch.num_rows
-                if on_rows is not None:
-                    on_rows(before + rows, max(total, before + rows))
                 yield batch
     except (pa.ArrowInvalid, OSError) as exc:  # OSError: a gzip stream cut short, a read that failed
         if bad:

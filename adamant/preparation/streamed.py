@@ -27,8 +27,7 @@ sample as a frame. The engine reads the training rows a window of shuffled block
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -38,6 +37,7 @@ import pandas as pd
 import pyarrow as pa
 
 from adamant.datasets.parquet_parts import table_batches, table_rows
+from adamant.datasets.prefetch import prefetched
 from adamant.datasets.readers import ROW_CONVENTION, batches_frame
 from adamant.datasets.schema import json_value
 from adamant.exceptions import DatasetError
@@ -136,16 +136,6 @@ ARRAYS = (
     "numbers_train", "codes_train", "embedded_train", "y_train", "ids_train", "train_rows",
     "numbers_val", "codes_val", "embedded_val", "y_val", "ids_val", "val_rows", "fit_rows",
 )
-
-
-def prefetched(items: Iterator[T]) -> Iterator[T]:
-    """`items` with the next one read in a thread while the caller works on this one: pyarrow
-    decodes without the GIL, so reading overlaps encoding. Two batches are held, not more."""
-    with ThreadPoolExecutor(1) as pool:
-        pending = pool.submit(next, items, None)
-        while (item := pending.result()) is not None:
-            pending = pool.submit(next, items, None)
-            yield item
 
 
 def _is_validation(spec: JobSpec, batch: pd.DataFrame | None, rows: np.ndarray) -> np.ndarray:
