@@ -46,7 +46,7 @@ class PreparedData:
     embedded_train: np.ndarray  # int32 (rows, embedded columns): rows of each column's embedding
     embedded_val: np.ndarray
     feature_names: list[str]
-    ids_train: np.ndarray  # the id column's values, or 1-based row numbers of the table
+    ids_train: np.ndarray | None  # the id column's values, or 1-based row numbers; None when streamed (never read)
     ids_val: np.ndarray
     train_rows: np.ndarray  # 0-based positions in the table
     val_rows: np.ndarray

@@ -125,6 +125,7 @@ def prepare_streamed(
         preprocessing=preprocessing,
         excluded_columns=dict(selection.excluded),
         streamed=True,
+        ids_train=None,
         **{name: arrays[name] for name in ARRAYS},
     )
     if target.n_classes is not None:
@@ -133,7 +134,7 @@ def prepare_streamed(
 
 
 ARRAYS = (
-    "numbers_train", "codes_train", "embedded_train", "y_train", "ids_train", "train_rows",
+    "numbers_train", "codes_train", "embedded_train", "y_train", "train_rows",
     "numbers_val", "codes_val", "embedded_val", "y_val", "ids_val", "val_rows", "fit_rows",
 )
 
@@ -235,7 +236,8 @@ def _encode_pass(
                                    ("embedded", np.int32, empty.embedded.shape[1])):
             writers[f"{name}_{part}"] = NpyWriter(folder / f"{name}_{part}.npy", dtype, (n, width))
         writers[f"y_{part}"] = NpyWriter(folder / f"y_{part}.npy", y_dtype, (n,))
-        writers[f"ids_{part}"] = NpyWriter(folder / f"ids_{part}.npy", np.int64, (n,))
+        if part == "val":  # ids of training rows are their row numbers + 1, and nothing reads them: 8 bytes a row saved
+            writers["ids_val"] = NpyWriter(folder / "ids_val.npy", np.int64, (n,))
         writers[f"{part}_rows"] = NpyWriter(folder / f"{part}_rows.npy", np.int64, (n,))
     classes: set[int] = set()
     offset = 0
@@ -256,7 +258,8 @@ def _encode_pass(
                 writers[f"codes_{part}"].append(rows_encoded.codes)
                 writers[f"embedded_{part}"].append(rows_encoded.embedded)
                 writers[f"y_{part}"].append(y[positions])
-                writers[f"ids_{part}"].append(rows[positions] + 1)
+                if part == "val":
+                    writers["ids_val"].append(rows[positions] + 1)
                 writers[f"{part}_rows"].append(rows[positions])
             offset += len(frame)
             if on_encoded is not None:

@@ -58,6 +58,8 @@ def test_the_encoded_rows_are_the_whole_table_encoded_by_the_fitted_preprocessin
     y = data.preprocessing.target.encode(frame["y"], np.arange(1, ROWS + 1))
     assert np.array_equal(data.y_train, y[train_rows]) and np.array_equal(data.y_val, y[val_rows])
     assert np.array_equal(data.ids_val, val_rows + 1)
+    # Training ids would be the row numbers + 1 again, and nothing reads them: not written (8 bytes a row).
+    assert data.ids_train is None and not (tmp_path / "out" / "ids_train.npy").exists()
     assert isinstance(data.numbers_train, np.memmap) and data.streamed
     # Every statistic comes from the sample: ~6,000 training rows, which the returned frame holds.
     fit_rows = np.asarray(data.fit_rows)
