@@ -51,8 +51,10 @@ def main(argv: list[str] | None = None) -> int:
             _reap(children)
     finally:
         if os.getpid() == server:  # not in a child that raised its way back here
+            for name in (path, os.path.join(os.path.dirname(path), "owner")):
+                with contextlib.suppress(OSError):
+                    os.unlink(name)
             with contextlib.suppress(OSError):
-                os.unlink(path)
                 os.rmdir(os.path.dirname(path))
     return 0
 

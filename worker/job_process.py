@@ -12,6 +12,11 @@ the supervisor's environment and working directory as they are at the start, the
 code or minus the signal that killed it, and a command line that reads
 `adamant worker.trainer_process JOB TOKEN`.
 
+The server's socket lies in a folder of its own, `$TMPDIR/adamant-fork-*`, with an `owner` file
+naming the worker process; the server removes the folder when that process is gone. A server
+killed with it (SIGKILL to the worker's process group) cannot, so each new server first removes
+the folders whose owner is no longer running (`remove_stale_folders`).
+
 JobProcess gives the supervisor Popen's pid / wait / returncode for either way of starting.
 ADAMANT_FORK_JOBS=false starts a fresh interpreter per job instead (subprocess), as before.
 """
@@ -20,6 +25,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -28,6 +34,8 @@ import time
 from pathlib import Path
 
 MODULES = {"train": "worker.trainer_process", "score": "worker.scoring_job"}  # by job kind
+FOLDER_PREFIX = "adamant-fork-"
+OWNER_FILE = "owner"  # the pid of the worker process that started the folder's server
 SERVER_START_S = 120.0  # how long a loaded machine may take to start the server and import torch
 
 
@@ -90,7 +98,9 @@ class _Server:
 
     def __init__(self) -> None:
         self.owner = os.getpid()
-        self.folder = Path(tempfile.mkdtemp(prefix="adamant-fork-"))
+        remove_stale_folders(Path(tempfile.gettempdir()))
+        self.folder = Path(tempfile.mkdtemp(prefix=FOLDER_PREFIX))
+        (self.folder / OWNER_FILE).write_text(str(self.owner))
         self.path = self.folder / "server.sock"
         self.process = subprocess.Popen([sys.executable, "-m", "worker.fork_server", str(self.path)], cwd=os.getcwd())
 
@@ -112,6 +122,33 @@ class _Server:
 
 
 _servers: list[_Server] = []
+
+
+def remove_stale_folders(root: Path) -> list[Path]:
+    """Remove the fork servers' folders under `root` whose owner process is gone (its server was
+    killed with it); returns them. A folder without an owner file, or not this user's, stays."""
+    removed = []
+    for folder in root.glob(FOLDER_PREFIX + "*"):
+        try:
+            if folder.stat().st_uid != os.getuid():
+                continue
+            owner = int((folder / OWNER_FILE).read_text())
+        except (OSError, ValueError):  # another user's, a folder being made, or not ours at all
+            continue
+        if not _running(owner):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: running
+        return True
+    return True
 
 
 def _server() -> _Server:

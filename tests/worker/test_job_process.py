@@ -1,0 +1,77 @@
+"""A fork server killed with its worker (SIGKILL to the process group) cannot remove its socket's
+folder; the next server started on the machine removes it, and nothing that is still in use."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from worker.job_process import FOLDER_PREFIX, OWNER_FILE, remove_stale_folders
+
+STARTS_A_SERVER = """
+import sys
+from worker import job_process
+job_process._server().connect().close()  # the server listens: its folder is in use
+print(job_process._servers[0].folder, flush=True)
+sys.stdin.read()  # until killed
+"""
+
+
+def folder(root: Path, name: str, owner: int | None) -> Path:
+    path = root / (FOLDER_PREFIX + name)
+    path.mkdir()
+    if owner is not None:
+        (path / OWNER_FILE).write_text(str(owner))
+    return path
+
+
+def test_only_folders_whose_owner_is_gone_are_removed(tmp_path: Path) -> None:
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = folder(tmp_path, "dead", int(finished.stdout))
+    alive = folder(tmp_path, "alive", os.getpid())
+    starting = folder(tmp_path, "starting", None)  # made, its owner file not yet written
+    other = tmp_path / "someone-else"
+    other.mkdir()
+
+    assert remove_stale_folders(tmp_path) == [dead]
+    assert not dead.exists() and alive.exists() and starting.exists() and other.exists()
+
+
+def start_worker(env: dict[str, str]) -> tuple[subprocess.Popen, Path]:
+    """A process that starts its fork server as a worker does; (it, the server's folder)."""
+    worker = subprocess.Popen([sys.executable, "-c", STARTS_A_SERVER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True, env=env, start_new_session=True)
+    return worker, Path(worker.stdout.readline().strip())
+
+
+@pytest.mark.integration
+def test_a_server_killed_with_its_worker_leaves_a_folder_the_next_server_removes(tmp_path: Path) -> None:
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    worker, left = start_worker(env)
+    try:
+        assert left.parent == tmp_path and (left / "server.sock").exists()
+        assert (left / OWNER_FILE).read_text() == str(worker.pid)
+    finally:
+        os.killpg(worker.pid, signal.SIGKILL)  # the worker and its fork server: no one cleans up
+        worker.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and subprocess.run(["pgrep", "-g", str(worker.pid)], capture_output=True).returncode == 0:
+        time.sleep(0.1)  # the server is gone too
+    assert left.exists()
+
+    second, its_folder = start_worker(env)  # the next worker's server removes it first
+    try:
+        assert not left.exists() and (its_folder / "server.sock").exists()
+    finally:
+        second.terminate()  # the server leaves when its owner is gone, and removes its own folder
+        second.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and its_folder.exists():
+        time.sleep(0.1)
+    assert not its_folder.exists()
