@@ -3,8 +3,10 @@ folder; the next server started on the machine removes it, and nothing that is s
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -75,3 +77,31 @@ def test_a_server_killed_with_its_worker_leaves_a_folder_the_next_server_removes
     while time.monotonic() < deadline and its_folder.exists():
         time.sleep(0.1)
     assert not its_folder.exists()
+
+
+@pytest.mark.integration
+def test_a_forked_trainer_builds_its_optimizer_without_importing_anything(tmp_path: Path) -> None:
+    """torch.optim imports torch._dynamo and sympy at an optimizer's first parameter group (~2 s a
+    job); the fork server has imported them, so its children start their first step at once."""
+    tests = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "TMPDIR": str(tmp_path), "PYTHONPATH": os.pathsep.join([str(tests), os.environ.get("PYTHONPATH", "")])}
+    worker, folder = start_worker(env)
+    log = tmp_path / "probe.log"
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
+            connection.connect(str(folder / "server.sock"))
+            request = {"module": "support.fork_probe", "job_id": "probe", "token": 1, "log_path": str(log),
+                       "environment": env, "cwd": str(tests.parent)}
+            connection.sendall(json.dumps(request).encode() + b"\n")
+            connection.settimeout(60)
+            reply = b""
+            while reply.count(b"\n") < 2:  # "pid <n>", then "exit <code>"
+                chunk = connection.recv(64)
+                assert chunk, reply
+                reply += chunk
+    finally:
+        worker.terminate()
+        worker.wait()
+    assert reply.split(b"\n")[1] == b"exit 0", log.read_text()
+    imported = log.read_text().split("imported:", 1)[1].strip().split(",")
+    assert not [name for name in imported if name.startswith(("torch._dynamo", "sympy"))], imported
