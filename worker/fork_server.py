@@ -36,9 +36,18 @@ def main(argv: list[str] | None = None) -> int:
     # the jobs drain. It leaves when its owner is gone, and cleans up after itself then.
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Should anything preloaded ask whether CUDA is there, NVML answers, which leaves the driver
+    # uninitialised (torch's default asks the driver, and a driver initialised here is broken in
+    # every child). The children get the supervisor's environment back.
+    os.environ["PYTORCH_NVML_BASED_CUDA_CHECK"] = "1"
     for name in PRELOAD:
         with contextlib.suppress(Exception):  # a module that fails here fails in the child, where the job reports it
             importlib.import_module(name)
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_initialized():
+        print("fork server: preloading initialised CUDA, so no forked job could use it; "
+              "run jobs in fresh interpreters with ADAMANT_FORK_JOBS=false", file=sys.stderr, flush=True)
+        return 1
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+import types
 from pathlib import Path
 
 import pytest
@@ -105,3 +106,23 @@ def test_a_forked_trainer_builds_its_optimizer_without_importing_anything(tmp_pa
     assert reply.split(b"\n")[1] == b"exit 0", log.read_text()
     imported = log.read_text().split("imported:", 1)[1].strip().split(",")
     assert not [name for name in imported if name.startswith(("torch._dynamo", "sympy"))], imported
+
+
+def test_a_server_whose_preload_initialised_cuda_refuses_to_serve(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A driver initialised before fork is broken in every child: better no server (the job says
+    so) than GPU jobs failing one by one. Only a CUDA build can get here; its torch is faked."""
+    from worker import fork_server
+
+    monkeypatch.setitem(sys.modules, "torch", types.SimpleNamespace(cuda=types.SimpleNamespace(is_initialized=lambda: True)))
+    monkeypatch.setattr(fork_server, "PRELOAD", ())
+    monkeypatch.setenv("PYTORCH_NVML_BASED_CUDA_CHECK", "0")  # restored after; the server sets it to 1
+    handlers = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+    try:
+        assert fork_server.main([str(tmp_path / "server.sock")]) == 1
+    finally:
+        signal.signal(signal.SIGTERM, handlers[0])
+        signal.signal(signal.SIGINT, handlers[1])
+    assert "ADAMANT_FORK_JOBS=false" in capsys.readouterr().err
+    assert not (tmp_path / "server.sock").exists()  # it never listened
