@@ -22,8 +22,10 @@ import sys
 import traceback
 from typing import Any
 
+from worker.job_process import OWNER_FILE
+
 # torch._dynamo: torch.optim imports it (and sympy with it) at an optimizer's first parameter group,
-# ~2 s that every forked trainer paid before its first step; importing it touches no CUDA.
+# ~2 s that every forked trainer paid before its first step. Importing it should touch no CUDA; main checks.
 PRELOAD = ("numpy", "pandas", "sqlalchemy", "torch", "torch._dynamo", "worker.trainer_process", "worker.engine.run",
            "worker.scoring_job")
 
@@ -63,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
             _reap(children)
     finally:
         if os.getpid() == server:  # not in a child that raised its way back here
-            for name in (path, os.path.join(os.path.dirname(path), "owner")):
+            for name in (path, os.path.join(os.path.dirname(path), OWNER_FILE)):
                 with contextlib.suppress(OSError):
                     os.unlink(name)
             with contextlib.suppress(OSError):

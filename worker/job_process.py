@@ -146,8 +146,8 @@ def _running(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:  # another user's process: running
-        return True
+    except PermissionError:  # another user's process
+        pass
     return True
 
 

@@ -179,7 +179,6 @@ def _version(url: str, info: Mapping[str, Any]) -> dict[str, Any] | None:
     return {"url": url, "size": info.get("size"), **version} if version else None
 
 
-
 def object_head(
     source: ObjectReference, rows: int, *, text_bytes: int, format: str = "auto", delimiter: str | None = None,
     storage_options: Mapping[str, Any] | None = None,

@@ -678,8 +678,8 @@ class ArrowCsvLayout:
     header: bool
     delimiter: str
     bytes_per_row: float
-    text_bytes: int = 0
-    gzip: bool = False
+    text_bytes: int
+    gzip: bool
 
     @property
     def rows_estimate(self) -> int:

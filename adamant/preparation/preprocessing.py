@@ -342,14 +342,14 @@ class Preprocessing:
         hold 0-based positions. Each column is encoded once, whole, and scattered into the parts,
         so no wide or float64 copy of the table is ever held. From THREADED_FROM_ROWS rows the
         columns are encoded two at a time in threads (numpy and pandas let go of the GIL for most
-        of it: 10M rows ~1.5x faster on 2 cores); each writes its own output columns."""
+        of it: 10M rows 2.3 s -> 1.3 s on 2 cores); each writes its own output columns."""
         rows = np.arange(1, len(frame) + 1) if row_numbers is None else np.asarray(row_numbers)
         self._check_columns(frame)
         layout = self.layout()
         encoded = [layout.empty(len(part)) for part in parts]
         slots, numbers, codes, embedded = [], 0, 0, 0
         for feature in self.features:  # each feature's output columns, in layout order
-            has_codes = not isinstance(feature, EmbeddedFeature) and (not isinstance(feature, NumericFeature) or feature.has_codes)
+            has_codes = isinstance(feature, CategoricalFeature) or (isinstance(feature, NumericFeature) and feature.has_codes)
             slots.append((feature, frame[feature.column], numbers, codes, embedded))
             numbers += isinstance(feature, NumericFeature)
             codes += has_codes

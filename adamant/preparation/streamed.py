@@ -30,7 +30,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -56,7 +55,6 @@ SPLIT_STREAM, SAMPLE_STREAM = 1, 2
 _GOLDEN, _MIX1, _MIX2 = np.uint64(0x9E3779B97F4A7C15), np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
 
 RowsCallback = Callable[[int, int | None], None]
-T = TypeVar("T")
 
 
 def hashed_uniform(rows: np.ndarray, seed: int, stream: int = SPLIT_STREAM) -> np.ndarray:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from support.stack import wait_until
 from worker.job_process import FOLDER_PREFIX, OWNER_FILE, remove_stale_folders
 
 STARTS_A_SERVER = """
@@ -74,10 +75,7 @@ def test_a_server_killed_with_its_worker_leaves_a_folder_the_next_server_removes
     finally:
         second.terminate()  # the server leaves when its owner is gone, and removes its own folder
         second.wait()
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and its_folder.exists():
-        time.sleep(0.1)
-    assert not its_folder.exists()
+    wait_until(lambda: not its_folder.exists(), "the second server to remove its own folder", 10)
 
 
 @pytest.mark.integration
